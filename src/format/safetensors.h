@@ -1,0 +1,68 @@
+// Safetensors: strict, zero-copy reader (single file or sharded with
+// model.safetensors.index.json) and an atomic writer.
+// Format: u64 little-endian header length N, N bytes of JSON
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then data.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/mapped_file.h"
+#include "core/tensor.h"
+
+namespace dsv3 {
+
+// One memory-mapped .safetensors file. Validation (each failure throws Error naming the
+// file and, where relevant, the tensor): file shorter than 8 bytes; header length
+// past the end of the file or absurdly large; header not JSON or not an object; entry
+// missing dtype/shape/data_offsets or with wrong JSON types; unknown dtype; negative
+// dims; begin > end; offsets past the end of the data; overlapping tensors;
+// numel × dtype size != end - begin.
+class SafetensorsFile {
+ public:
+  explicit SafetensorsFile(const std::string& path);
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  MappedFile file_;
+  std::map<std::string, TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// All tensors of a model folder: model.safetensors.index.json (weight_map name -> shard)
+// when present, else every *.safetensors file in the folder. Duplicate names across
+// shards and index entries pointing at missing shards/tensors are errors.
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::string& model_dir);
+  const TensorView* find(const std::string& name) const;  // nullptr when absent
+  const TensorView& get(const std::string& name) const;   // throws "missing tensor NAME in DIR"
+  std::vector<std::string> names() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorView*> index_;
+};
+
+struct TensorToWrite {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const void* data;
+  size_t nbytes;
+};
+
+// Writes one .safetensors file atomically: PATH.tmp-<pid>, fsync, rename over PATH.
+// Tensors are laid out in the given order, 8-byte aligned header as the format asks.
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+// Writes text to PATH atomically (temp file + fsync + rename).
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+}  // namespace dsv3
