@@ -1,0 +1,69 @@
+#include "cli/cli_common.h"
+
+#include <charconv>
+#include <iostream>
+
+#include "core/error.h"
+
+namespace dsv3::cli {
+
+std::vector<int32_t> parse_id_list(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string item = s.substr(i, j - i);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    int64_t v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    DSV3_CHECK(!item.empty() && ec == std::errc() && p == item.data() + item.size() && v >= 0 && v <= INT32_MAX,
+               "invalid token id '", item, "' in --ids (expected comma-separated non-negative integers)");
+    ids.push_back(int32_t(v));
+    i = j + 1;
+  }
+  return ids;
+}
+
+bool read_json_line(nlohmann::json& out, int64_t& line_no) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    DSV3_CHECK(is_valid_utf8(line), "stdin line ", line_no, ": input is not valid UTF-8");
+    out = nlohmann::json::parse(line, nullptr, false);
+    DSV3_CHECK(!out.is_discarded(), "stdin line ", line_no, ": not valid JSON");
+    DSV3_CHECK(out.is_object(), "stdin line ", line_no, ": expected a JSON object");
+    return true;
+  }
+  return false;
+}
+
+bool is_valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    unsigned c = p[i];
+    if (c < 0x80) { ++i; continue; }
+    int len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + size_t(len) > n) return false;
+    for (int k = 1; k < len; ++k) {
+      if ((p[i + size_t(k)] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + size_t(k)] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += size_t(len);
+  }
+  return true;
+}
+
+}  // namespace dsv3::cli

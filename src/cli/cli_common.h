@@ -1,0 +1,20 @@
+// Helpers shared by the subcommands: id-list parsing, JSON Lines input, model defaults.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dsv3::cli {
+
+// Parses "1,2,3" (no spaces required, no empty items, every id within int32).
+std::vector<int32_t> parse_id_list(const std::string& s);
+// Reads one JSON object per non-empty line of stdin; line numbers start at 1 in errors.
+// Returns false at end of input.
+bool read_json_line(nlohmann::json& out, int64_t& line_no);
+// True when the bytes are valid UTF-8 (no overlongs, surrogates or values past U+10FFFF).
+bool is_valid_utf8(const std::string& s);
+
+}  // namespace dsv3::cli

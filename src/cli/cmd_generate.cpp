@@ -1,0 +1,85 @@
+// dsv3 generate --model DIR (--prompt TEXT | --ids LIST) [-n N] [--temperature T] [--top-k K]
+//               [--top-p P] [--min-p P] [--seed S] [--print-ids] [--ignore-eos]
+// Incremental decoding through the latent cache. Text streams to stdout as it is decoded
+// (never a broken UTF-8 sequence); --print-ids ends the output with the JSON list of ids.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "runtime/generator.h"
+#include "tokenizer/tokenizer.h"
+
+namespace dsv3::cli {
+
+namespace {
+
+struct GenerateArgs {
+  std::string model, prompt, ids;
+  int64_t n = 16;
+  SamplingOverrides sampling;
+  bool print_ids = false, ignore_eos = false, stats = false;
+};
+
+void run(const GenerateArgs& a) {
+  DSV3_CHECK(a.prompt.empty() != a.ids.empty(), "give exactly one of --prompt and --ids");
+  DSV3_CHECK(a.n >= 0, "-n must be >= 0, got ", a.n);
+  auto model = Model::load(a.model);
+  std::unique_ptr<Tokenizer> tok;
+  if (std::filesystem::exists(a.model + "/tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(a.model));
+  GenerateRequest req;
+  if (!a.prompt.empty()) {
+    DSV3_CHECK(tok, "--prompt needs a tokenizer, but ", a.model, "/tokenizer.json does not exist; use --ids");
+    DSV3_CHECK(is_valid_utf8(a.prompt), "--prompt is not valid UTF-8");
+    req.prompt = tok->encode(a.prompt, true);
+  } else {
+    req.prompt = parse_id_list(a.ids);
+  }
+  req.max_new_tokens = a.n;
+  req.sampling = resolve_sampling(a.model, a.sampling);
+  if (!a.ignore_eos) {
+    if (model->config().eos_token_id) req.stop_ids.push_back(int32_t(*model->config().eos_token_id));
+    else if (tok && tok->eos_id()) req.stop_ids.push_back(*tok->eos_id());
+  }
+  std::unique_ptr<StreamDecoder> stream;
+  if (tok) stream = std::make_unique<StreamDecoder>(*tok, true);
+  GenerateResult res = generate(*model, req, [&](int32_t id) {
+    if (stream) {
+      std::cout << stream->push(id);
+      std::cout.flush();
+    }
+    return true;
+  });
+  if (stream) std::cout << stream->flush() << "\n";
+  if (a.print_ids || !tok) std::cout << nlohmann::json(res.tokens).dump() << "\n";
+  if (a.stats) {
+    const double pp = res.prefill_seconds > 0 ? double(req.prompt.size()) / res.prefill_seconds : 0;
+    const double tg = res.decode_seconds > 0 && res.tokens.size() > 1 ? double(res.tokens.size() - 1) / res.decode_seconds : 0;
+    std::cerr << "prompt " << req.prompt.size() << " tokens, " << pp << " tok/s; generated " << res.tokens.size()
+              << " tokens, " << tg << " tok/s; finish " << res.finish_reason << "\n";
+  }
+}
+
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
+  auto a = std::make_shared<GenerateArgs>();
+  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--prompt", a->prompt, "Prompt text (encoded with the model's tokenizer, BOS added)");
+  cmd->add_option("--ids", a->ids, "Prompt as comma-separated token ids");
+  cmd->add_option("-n,--max-new-tokens", a->n, "Tokens to generate (default 16)");
+  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy");
+  cmd->add_option("--top-k", a->sampling.top_k, "Keep the K most likely tokens (0 = off)");
+  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling mass (1 = off)");
+  cmd->add_option("--min-p", a->sampling.min_p, "Drop tokens below min-p x the top probability");
+  cmd->add_option("--seed", a->sampling.seed, "Random seed (same seed, same output)");
+  cmd->add_flag("--print-ids", a->print_ids, "End with one line holding the JSON list of generated ids");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
+  cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace dsv3::cli

@@ -1,0 +1,120 @@
+#include "model/mla.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/vec_ops.h"
+#include "model/ops.h"
+
+namespace dsv3 {
+
+namespace {
+
+struct Dims {
+  int64_t D, H, Dn, Dr, Dv, Dq, Rkv, W;
+  explicit Dims(const ModelConfig& c)
+      : D(c.hidden_size), H(c.num_attention_heads), Dn(c.qk_nope_head_dim), Dr(c.qk_rope_head_dim),
+        Dv(c.v_head_dim), Dq(Dn + Dr), Rkv(c.kv_lora_rank), W(Rkv + Dr) {}
+};
+
+// Naive path: expand every cached latent to per-head keys and values with W_UK/W_UV.
+void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
+                  int64_t pos0, const LatentRows& cache, float* o) {
+  const int64_t S = pos0 + T;
+  std::vector<float> latent(size_t(S * d.Rkv));
+  for (int64_t s = 0; s < S; ++s) std::memcpy(&latent[size_t(s * d.Rkv)], cache.row(s), sizeof(float) * d.Rkv);
+  const int64_t KV = d.Dn + d.Dv;
+  std::vector<float> kv(size_t(S * d.H * KV));  // [S, H, Dn+Dv]
+  matmul(latent.data(), S, w.kv_b, kv.data());
+  ThreadPool::global().parallel_for(d.H * T, [&](int64_t b, int64_t e) {
+    std::vector<float> scores(static_cast<size_t>(S));
+    for (int64_t ht = b; ht < e; ++ht) {
+      const int64_t h = ht / T, t = ht % T, n = pos0 + t + 1;
+      const float* qh = q + (t * d.H + h) * d.Dq;
+      for (int64_t s = 0; s < n; ++s) {
+        const float* k = &kv[size_t((s * d.H + h) * KV)];
+        scores[size_t(s)] = (dot_f32(qh, k, d.Dn) + dot_f32(qh + d.Dn, cache.row(s) + d.Rkv, d.Dr)) * scale;
+      }
+      softmax_inplace(scores.data(), n);
+      float* oh = o + (t * d.H + h) * d.Dv;
+      std::fill(oh, oh + d.Dv, 0.0f);
+      for (int64_t s = 0; s < n; ++s) axpy_f32(scores[size_t(s)], &kv[size_t((s * d.H + h) * KV + d.Dn)], oh, d.Dv);
+    }
+  });
+}
+
+// Absorbed path: fold W_UK into the query and W_UV into the output, attend in latent space.
+void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
+                     int64_t pos0, const LatentRows& cache, float* o) {
+  const int64_t S = pos0 + T, KV = d.Dn + d.Dv;
+  ThreadPool::global().parallel_for(d.H, [&](int64_t b, int64_t e) {
+    std::vector<float> wrow(size_t(d.Rkv)), q_lat(size_t(T * d.Rkv)), o_lat(size_t(T * d.Rkv)), scores(static_cast<size_t>(S));
+    for (int64_t h = b; h < e; ++h) {
+      // q_lat[t] = W_UK,hᵀ q_nope[t]: one pass over the head's Dn rows of kv_b.
+      std::fill(q_lat.begin(), q_lat.end(), 0.0f);
+      for (int64_t i = 0; i < d.Dn; ++i) {
+        dequantize_row(w.kv_b, h * KV + i, wrow.data());
+        for (int64_t t = 0; t < T; ++t)
+          axpy_f32(q[(t * d.H + h) * d.Dq + i], wrow.data(), &q_lat[size_t(t * d.Rkv)], d.Rkv);
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t n = pos0 + t + 1;
+        const float* ql = &q_lat[size_t(t * d.Rkv)];
+        const float* qpe = q + (t * d.H + h) * d.Dq + d.Dn;
+        for (int64_t s = 0; s < n; ++s) {
+          const float* r = cache.row(s);
+          scores[size_t(s)] = (dot_f32(ql, r, d.Rkv) + dot_f32(qpe, r + d.Rkv, d.Dr)) * scale;
+        }
+        softmax_inplace(scores.data(), n);
+        float* ol = &o_lat[size_t(t * d.Rkv)];
+        std::fill(ol, ol + d.Rkv, 0.0f);
+        for (int64_t s = 0; s < n; ++s) axpy_f32(scores[size_t(s)], cache.row(s), ol, d.Rkv);
+      }
+      // o[t] = W_UV,h o_lat[t]: one pass over the head's Dv rows of kv_b.
+      for (int64_t i = 0; i < d.Dv; ++i) {
+        dequantize_row(w.kv_b, h * KV + d.Dn + i, wrow.data());
+        for (int64_t t = 0; t < T; ++t)
+          o[(t * d.H + h) * d.Dv + i] = dot_f32(wrow.data(), &o_lat[size_t(t * d.Rkv)], d.Rkv);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
+                 int64_t T, int64_t pos0, const LatentRows& cache, float* out, MlaPath path) {
+  const Dims d(c);
+  const float eps = float(c.rms_norm_eps);
+  std::vector<float> q(size_t(T * d.H * d.Dq));  // [T, H, Dn+Dr]
+  if (c.q_lora_rank) {
+    const int64_t Rq = *c.q_lora_rank;
+    std::vector<float> qa(size_t(T * Rq));
+    matmul(x, T, w.q_a, qa.data());
+    for (int64_t t = 0; t < T; ++t) rmsnorm(&qa[size_t(t * Rq)], w.q_a_norm.data(), eps, Rq, &qa[size_t(t * Rq)]);
+    matmul(qa.data(), T, w.q_b, q.data());
+  } else {
+    matmul(x, T, w.q, q.data());
+  }
+  std::vector<float> kv(size_t(T * d.W));  // [T, Rkv + Dr]
+  matmul(x, T, w.kv_a, kv.data());
+  for (int64_t t = 0; t < T; ++t) {
+    float* row = cache.row(pos0 + t);
+    rmsnorm(&kv[size_t(t * d.W)], w.kv_a_norm.data(), eps, d.Rkv, row);
+    std::memcpy(row + d.Rkv, &kv[size_t(t * d.W + d.Rkv)], sizeof(float) * d.Dr);
+    rope.apply(row + d.Rkv, pos0 + t);
+    for (int64_t h = 0; h < d.H; ++h) rope.apply(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], pos0 + t);
+  }
+  std::vector<float> o(size_t(T * d.H * d.Dv));  // [T, H, Dv]
+  if (path == MlaPath::kAuto) path = T > 1 ? MlaPath::kNaive : MlaPath::kAbsorbed;
+  if (path == MlaPath::kNaive)
+    attend_naive(w, d, rope.softmax_scale(), q.data(), T, pos0, cache, o.data());
+  else
+    attend_absorbed(w, d, rope.softmax_scale(), q.data(), T, pos0, cache, o.data());
+  matmul(o.data(), T, w.o, out);
+}
+
+}  // namespace dsv3

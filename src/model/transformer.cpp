@@ -1,0 +1,83 @@
+#include "model/transformer.h"
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+#include "model/moe.h"
+#include "model/ops.h"
+
+namespace dsv3 {
+
+void block_forward(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
+                   int64_t pos0, const LatentRows& cache, MlaPath path) {
+  const int64_t D = c.hidden_size;
+  const float eps = float(c.rms_norm_eps);
+  std::vector<float> normed(size_t(T * D)), delta(size_t(T * D));
+  for (int64_t t = 0; t < T; ++t) rmsnorm(h + t * D, w.input_norm.data(), eps, D, &normed[size_t(t * D)]);
+  mla_forward(w.attn, c, rope, normed.data(), T, pos0, cache, delta.data(), path);
+  for (int64_t i = 0; i < T * D; ++i) h[i] += delta[size_t(i)];
+  for (int64_t t = 0; t < T; ++t)
+    rmsnorm(h + t * D, w.post_attention_norm.data(), eps, D, &normed[size_t(t * D)]);
+  if (w.is_moe) moe_forward(w.moe, c, normed.data(), T, delta.data());
+  else mlp_forward(w.mlp, normed.data(), T, delta.data());
+  for (int64_t i = 0; i < T * D; ++i) h[i] += delta[size_t(i)];
+}
+
+Model::Model(ModelConfig cfg, std::unique_ptr<Checkpoint> ckpt, std::string dir)
+    : cfg_(std::move(cfg)), ckpt_(std::move(ckpt)), w_(load_model_weights(*ckpt_, cfg_)), rope_(cfg_),
+      dir_(std::move(dir)) {}
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  std::error_code ec;
+  DSV3_CHECK(std::filesystem::is_directory(dir, ec), "model directory ", dir, " does not exist");
+  ModelConfig cfg = load_model_config(dir);
+  auto ckpt = std::make_unique<Checkpoint>(dir);
+  return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(ckpt), dir));
+}
+
+void Model::embed(const WeightMatrix& table, const int32_t* ids, int64_t T, float* out) const {
+  for (int64_t t = 0; t < T; ++t) {
+    DSV3_CHECK(ids[t] >= 0 && ids[t] < table.rows, "token id ", ids[t], " is outside the vocabulary [0, ",
+               table.rows, ")");
+    dequantize_row(table, ids[t], out + t * cfg_.hidden_size);
+  }
+}
+
+void Model::forward(const int32_t* ids, int64_t T, int64_t pos0, const std::vector<LatentRows>& cache,
+                    float* hidden, MlaPath path) const {
+  const int64_t D = cfg_.hidden_size;
+  embed(w_->embed, ids, T, hidden);
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
+    block_forward(w_->layers[size_t(l)], cfg_, rope_, hidden, T, pos0, cache[size_t(l)], path);
+  for (int64_t t = 0; t < T; ++t)
+    rmsnorm(hidden + t * D, w_->final_norm.data(), float(cfg_.rms_norm_eps), D, hidden + t * D);
+}
+
+void Model::logits(const float* hidden, int64_t T, float* out) const { matmul(hidden, T, w_->lm_head, out); }
+
+void Model::mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t pos0,
+                        const std::vector<LatentRows>& cache, float* h_out, float* logits_out,
+                        MlaPath path) const {
+  DSV3_CHECK(k >= 1 && k <= num_mtp(), "MTP module ", k, " requested but the model has ", num_mtp());
+  const MtpWeights& m = w_->mtp[size_t(k - 1)];
+  const int64_t D = cfg_.hidden_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  std::vector<float> emb(size_t(T * D)), cat(size_t(T * 2 * D));
+  embed(m.embed, next_ids, T, emb.data());
+  for (int64_t t = 0; t < T; ++t) {
+    // Published checkpoints order the concat as [enorm(embedding) ; hnorm(hidden)].
+    rmsnorm(&emb[size_t(t * D)], m.enorm.data(), eps, D, &cat[size_t(t * 2 * D)]);
+    rmsnorm(h + t * D, m.hnorm.data(), eps, D, &cat[size_t(t * 2 * D + D)]);
+  }
+  matmul(cat.data(), T, m.eh_proj, h_out);
+  block_forward(m.block, cfg_, rope_, h_out, T, pos0, cache[size_t(cfg_.num_hidden_layers + k - 1)], path);
+  if (logits_out) {
+    std::vector<float> normed(size_t(T * D));
+    for (int64_t t = 0; t < T; ++t) rmsnorm(h_out + t * D, m.head_norm.data(), eps, D, &normed[size_t(t * D)]);
+    matmul(normed.data(), T, m.head, logits_out);
+  }
+}
+
+}  // namespace dsv3

@@ -1,0 +1,70 @@
+// The DeepSeek-V3 transformer (report section 2): embedding → L decoder blocks (MLA +
+// dense MLP for l < first_k_dense_replace, DeepSeekMoE after) → RMSNorm → lm_head, plus
+// the MTP modules of section 2.2.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "format/model_config.h"
+#include "format/safetensors.h"
+#include "model/latent_cache.h"
+#include "model/mla.h"
+#include "model/model_weights.h"
+#include "model/rope.h"
+
+namespace dsv3 {
+
+// h [T, D] is the residual stream, updated in place:
+//   h += MLA(RMSNorm(h));  h += FFN(RMSNorm(h)).
+void block_forward(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
+                   int64_t pos0, const LatentRows& cache, MlaPath path = MlaPath::kAuto);
+
+class Model {
+ public:
+  // Loads DIR/config.json and the safetensors weights (memory-mapped).
+  static std::unique_ptr<Model> load(const std::string& dir);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return *w_; }
+  const Rope& rope() const { return rope_; }
+  const std::string& dir() const { return dir_; }
+  const Checkpoint& checkpoint() const { return *ckpt_; }
+  int64_t vocab_size() const { return cfg_.vocab_size; }
+  int64_t hidden_size() const { return cfg_.hidden_size; }
+  int64_t num_mtp() const { return int64_t(w_->mtp.size()); }
+  // Cache layers: the L main layers, then one per MTP module.
+  int64_t cache_layers() const { return cfg_.num_hidden_layers + num_mtp(); }
+  int64_t cache_width() const { return cfg_.kv_lora_rank + cfg_.qk_rope_head_dim; }
+
+  // Runs tokens ids[0..T) at positions pos0.. through the main layers, appending to the
+  // cache (cache[l] for layer l). Writes the final-normalised hidden states [T, D] to
+  // `hidden` (the lm_head input, and the h fed to MTP module 1).
+  void forward(const int32_t* ids, int64_t T, int64_t pos0, const std::vector<LatentRows>& cache,
+               float* hidden, MlaPath path = MlaPath::kAuto) const;
+  // logits[T, V] = lm_head(hidden[T, D]).
+  void logits(const float* hidden, int64_t T, float* out) const;
+
+  // MTP module k (1-based): row i combines h[i] (previous depth's hidden at position pos0+i)
+  // with the embedding of next_ids[i] (the token at position pos0+i+1) through
+  // eh_proj(concat(enorm(emb), hnorm(h))) and one decoder block (cache[L + k - 1]).
+  // Writes the block output [T, D] to h_out (the next depth's h) and, if logits_out is not
+  // null, shared_head.head(shared_head.norm(h_out)) [T, V].
+  void mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t pos0,
+                   const std::vector<LatentRows>& cache, float* h_out, float* logits_out,
+                   MlaPath path = MlaPath::kAuto) const;
+
+  // Embedding rows of `table` for ids (bounds-checked against the vocabulary).
+  void embed(const WeightMatrix& table, const int32_t* ids, int64_t T, float* out) const;
+
+ private:
+  Model(ModelConfig cfg, std::unique_ptr<Checkpoint> ckpt, std::string dir);
+
+  ModelConfig cfg_;
+  std::unique_ptr<Checkpoint> ckpt_;
+  std::unique_ptr<ModelWeights> w_;
+  Rope rope_;
+  std::string dir_;
+};
+
+}  // namespace dsv3

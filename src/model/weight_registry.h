@@ -1,0 +1,36 @@
+// The one table of every tensor a DeepSeek-V3/V2 checkpoint holds, under its Hugging Face
+// name, with its shape and role. Loading (shape checks), `dsv3 init` (random weights),
+// quantisation and, later, training all walk this list (gemma.cpp's registry + visitor).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "format/model_config.h"
+
+namespace dsv3 {
+
+enum class WeightRole {
+  kLinear,     // nn.Linear weight [out, in]; FP8/INT-quantisable
+  kRouter,     // MoE gate weight [E, D]; kept at high precision (DeepSeek-V3 release: bf16)
+  kEmbedding,  // [V, D]
+  kHead,       // lm_head / shared_head.head [V, D]
+  kNorm,       // RMSNorm weight [D]
+  kBias,       // e_score_correction_bias [E], f32 in the release
+};
+
+struct WeightSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  WeightRole role;
+  bool quantizable() const { return role == WeightRole::kLinear; }
+};
+
+// Prefix of decoder layer l ("model.layers.{l}."). MTP module k (1-based) lives at
+// layer index num_hidden_layers + k - 1 (report section 2.2; HF layout).
+std::string layer_prefix(int64_t l);
+
+// Every tensor of the model, main layers then MTP modules, in a stable order.
+std::vector<WeightSpec> weight_specs(const ModelConfig& c);
+
+}  // namespace dsv3

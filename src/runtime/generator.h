@@ -1,0 +1,35 @@
+// Single-sequence incremental decoding: one prefill over the prompt, then one token per step
+// through the latent cache (absorbed MLA). The serving engine batches many of these.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "runtime/sampler.h"
+
+namespace dsv3 {
+
+struct GenerateRequest {
+  std::vector<int32_t> prompt;
+  int64_t max_new_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these (EOS)
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;
+  std::string finish_reason;  // "stop" (stop id or callback) or "length"
+  double prefill_seconds = 0, decode_seconds = 0;
+};
+
+// Context length of a model: max_position_embeddings.
+int64_t context_length(const Model& m);
+
+// on_token is called with each generated id as soon as it is chosen; returning false stops.
+// Throws Error when the prompt is empty or does not fit the context.
+GenerateResult generate(const Model& m, const GenerateRequest& req,
+                        const std::function<bool(int32_t)>& on_token = {});
+
+}  // namespace dsv3

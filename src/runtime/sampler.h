@@ -1,0 +1,48 @@
+// Next-token sampling with Hugging Face `generate` semantics: logits / temperature, then
+// top-k, top-p (nucleus), min-p filtering, then a draw. temperature 0 means greedy (argmax,
+// lowest id on ties). Draws come from a seeded generator, so a seed reproduces a run.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+
+namespace dsv3 {
+
+struct SamplingParams {
+  float temperature = 1.0f;
+  int64_t top_k = 0;   // 0 = off
+  float top_p = 1.0f;  // 1 = off
+  float min_p = 0.0f;  // 0 = off
+  uint64_t seed = 0;
+  // Throws Error naming the field when out of range.
+  void validate() const;
+};
+
+// Fills fields that are unset (nullopt) from DIR/generation_config.json when present
+// (temperature, top_k, top_p, min_p), then from the defaults above.
+struct SamplingOverrides {
+  std::optional<float> temperature, top_p, min_p;
+  std::optional<int64_t> top_k;
+  std::optional<uint64_t> seed;
+};
+SamplingParams resolve_sampling(const std::string& model_dir, const SamplingOverrides& o);
+
+int32_t argmax(const float* logits, int64_t n);
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+  // Picks the next token from logits[0..n). Does not modify logits.
+  int32_t sample(const float* logits, int64_t n);
+  // The filtered, renormalised distribution sample() draws from (tests, speculative decoding).
+  std::vector<std::pair<int32_t, float>> distribution(const float* logits, int64_t n) const;
+
+ private:
+  SamplingParams p_;
+  Rng rng_;
+};
+
+}  // namespace dsv3
