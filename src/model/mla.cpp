@@ -88,7 +88,9 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
 void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
                  int64_t T, int64_t pos0, const LatentRows& cache, float* out, MlaPath path) {
   const Dims d(c);
-  const float eps = float(c.rms_norm_eps);
+  // transformers builds q_a_layernorm / kv_a_layernorm without passing rms_norm_eps, and the
+  // official code uses 1e-6 for every norm: the latent norms are 1e-6 whatever the config says.
+  const float eps = 1e-6f;
   std::vector<float> q(size_t(T * d.H * d.Dq));  // [T, H, Dn+Dr]
   if (c.q_lora_rank) {
     const int64_t Rq = *c.q_lora_rank;

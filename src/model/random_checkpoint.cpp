@@ -33,7 +33,7 @@ std::vector<float> random_values(const WeightSpec& s, uint64_t seed) {
   const uint64_t base = seed ^ hash_name(s.name);
   float lo = -1, hi = 1;
   switch (s.role) {
-    case WeightRole::kLinear: case WeightRole::kRouter: case WeightRole::kHead:
+    case WeightRole::kLinear: case WeightRole::kProjection: case WeightRole::kRouter: case WeightRole::kHead:
       hi = float(std::sqrt(3.0 / double(cols)));
       lo = -hi;
       break;

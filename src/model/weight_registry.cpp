@@ -60,7 +60,7 @@ std::vector<WeightSpec> weight_specs(const ModelConfig& c) {
     out.push_back({p + "embed_tokens.weight", {V, D}, WeightRole::kEmbedding});
     out.push_back({p + "enorm.weight", {D}, WeightRole::kNorm});
     out.push_back({p + "hnorm.weight", {D}, WeightRole::kNorm});
-    out.push_back({p + "eh_proj.weight", {D, 2 * D}, WeightRole::kLinear});
+    out.push_back({p + "eh_proj.weight", {D, 2 * D}, WeightRole::kProjection});
     add_block(out, c, l);
     out.push_back({p + "shared_head.norm.weight", {D}, WeightRole::kNorm});
     out.push_back({p + "shared_head.head.weight", {V, D}, WeightRole::kHead});

@@ -12,6 +12,7 @@ namespace dsv3 {
 
 enum class WeightRole {
   kLinear,     // nn.Linear weight [out, in]; FP8/INT-quantisable
+  kProjection, // MTP eh_proj [D, 2D]: a linear weight the release keeps in bf16
   kRouter,     // MoE gate weight [E, D]; kept at high precision (DeepSeek-V3 release: bf16)
   kEmbedding,  // [V, D]
   kHead,       // lm_head / shared_head.head [V, D]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian machine: installs dependencies and test assets,
+# builds (Release), runs every CTest test (unit, integration against the torch reference,
+# bad-input checks), then rebuilds the unit tests with ASan+UBSan and runs them again.
+#   DSV3_SKIP_SANITIZE=1 skips the sanitizer pass (local iteration only; CI runs it).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DSV3_CACHE="${DSV3_CACHE:-$root/.cache}"
+bash "$root/scripts/setup.sh" --tests
+jobs="$(nproc)"
+
+echo "== build (Release)"
+bash "$root/scripts/build.sh" "$root/build"
+echo "== ctest (Release)"
+(cd "$root/build" && ctest --output-on-failure -j"$jobs" --timeout 900)
+
+if [ "${DSV3_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== build (ASan+UBSan)"
+  cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSV3_SANITIZE=ON \
+    -DDSV3_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$root/build-sanitize" -j"$jobs" --target dsv3_unit_tests dsv3
+  echo "== ctest (ASan+UBSan, unit tests)"
+  (cd "$root/build-sanitize" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j"$jobs" -R '^[A-Za-z0-9_]+\.' -E '^integration\.' --timeout 900)
+fi
