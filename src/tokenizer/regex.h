@@ -1,0 +1,49 @@
+// Regular expressions of tokenizer.json, run with PCRE2 (UTF + UCP, JIT-compiled).
+// Hugging Face tokenizers compiles these patterns with Oniguruma (Ruby syntax), so patterns are
+// first translated (see translate_onig_pattern) and iteration follows the onig crate's
+// find_iter: an empty match right where the previous match ended is skipped.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dsv3::tok {
+
+// Rewrites an Oniguruma pattern into a PCRE2 one with the same meaning where they differ:
+// \s also matches U+0085 (NEL) as in Oniguruma; \h / \H are hex digits; \uHHHH becomes
+// \x{HHHH}; Unicode general categories (\p{L}, \p{N}, ...) and \d \w gain the code points that
+// Oniguruma's newer Unicode tables assign and PCRE2's older ones do not (unicode_tables.h).
+std::string translate_onig_pattern(std::string_view pattern);
+
+// Escapes a literal string so that PCRE2 matches it verbatim.
+std::string regex_escape(std::string_view literal);
+
+class Regex {
+ public:
+  using Match = std::pair<size_t, size_t>;  // [start, end) byte offsets
+
+  // `pattern` is in Oniguruma syntax; throws dsv3::Error naming `origin` when invalid.
+  Regex(std::string_view pattern, const std::string& origin);
+  ~Regex();
+  Regex(Regex&&) noexcept;
+  Regex& operator=(Regex&&) noexcept;
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // Appends all successive non-overlapping matches in `text` (which must be valid UTF-8).
+  void find_all(std::string_view text, std::vector<Match>& out) const;
+  // True if the pattern matches the whole of `text` from its start (anchored), used in tests.
+  bool matches_at_start(std::string_view text, size_t* match_len) const;
+
+  const std::string& pattern() const { return pattern_; }
+
+ private:
+  struct Code;
+  std::unique_ptr<Code> code_;
+  std::string pattern_;
+};
+
+}  // namespace dsv3::tok
