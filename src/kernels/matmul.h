@@ -9,6 +9,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "kernels/isa.h"
 
 namespace dsv3 {
 
@@ -26,16 +27,32 @@ struct WeightMatrix {
 
 // y[T, N] = x[T, K] · Wᵀ, overwriting y. Runs on `pool` split over output rows (decode)
 // or over row blocks × tokens (prefill). Picks AVX-512 / AVX2 / scalar at run time.
+// Accuracy: every product and sum is f32 (no bf16 rounding of activations); the result
+// matches matmul_ref to within a few ulps of sum_k |x_k·w_k| (the order of the sum differs).
+// x and y need no alignment; y must not overlap x.
 void matmul(const float* x, int64_t T, const WeightMatrix& w, float* y,
             ThreadPool& pool = ThreadPool::global());
+
+// How matmul computes: kRows streams each weight row once per call and decodes it again
+// for every group of a few tokens (memory-bound decode, small T); kTiles decodes a tile of
+// W once into an f32 scratch panel and multiplies it with all tokens (compute-bound
+// prefill). kAuto picks by T. Exposed so tests can exercise both on every shape.
+enum class MatmulPath : uint8_t { kAuto, kRows, kTiles };
+
+// matmul at an explicit SIMD level (must be <= cpu_isa()) and path: for tests and benches.
+void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const WeightMatrix& w,
+                 float* y, ThreadPool& pool = ThreadPool::global());
 
 // Plain scalar twin of matmul: same contract, single thread, no SIMD.
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 
-// Row r of W as f32 (embedding lookup, absorbed-MLA weight slices, tests).
+// Row r of W as f32 (embedding lookup, absorbed-MLA weight slices, tests). out has K floats.
+// Bit-identical at every SIMD level: each element is decode(w) × scale_inv, one rounding.
 void dequantize_row(const WeightMatrix& w, int64_t r, float* out);
+void dequantize_row_with(Isa isa, const WeightMatrix& w, int64_t r, float* out);
 
-// Which SIMD level matmul dispatches to on this CPU ("avx512bf16", "avx512", "avx2", "scalar").
+// Which SIMD level matmul dispatches to on this CPU ("avx512vbmi", "avx512", "avx2",
+// "scalar"): cpu_isa() capped by DSV3_ISA.
 const char* matmul_isa();
 
 }  // namespace dsv3

@@ -1,0 +1,134 @@
+// matmul driver: validates the weight, picks the SIMD level and the path (rows for
+// decode, tiles for prefill), and splits the work over the thread pool.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+#include "kernels/matmul_internal.h"
+
+namespace dsv3 {
+
+namespace matmul_detail {
+
+float* scratch(int slot, size_t n) {
+  struct Buf {
+    float* p = nullptr;
+    size_t cap = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[4];
+  Buf& b = bufs[slot];
+  if (b.cap < n) {
+    std::free(b.p);
+    b.p = nullptr;
+    b.cap = 0;
+    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    b.p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!b.p) throw std::bad_alloc();
+    b.cap = n;
+  }
+  return b.p;
+}
+
+}  // namespace matmul_detail
+
+namespace {
+
+using matmul_detail::KernelSet;
+
+const KernelSet& kernels_for(Isa isa) {
+  DSV3_CHECK(isa <= cpu_isa(), "matmul: SIMD level ", isa_name(isa), " is not supported by this CPU");
+  switch (isa) {
+    case Isa::kAvx512Vbmi: return matmul_detail::kernels_avx512vbmi();
+    case Isa::kAvx512: return matmul_detail::kernels_avx512();
+    case Isa::kAvx2: return matmul_detail::kernels_avx2();
+    case Isa::kScalar: break;
+  }
+  return matmul_detail::kernels_scalar();
+}
+
+void validate(const WeightMatrix& w) {
+  DSV3_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
+                 w.dtype == DType::F8_E4M3,
+             "matmul: weight ", w.name, " has dtype ", dtype_name(w.dtype),
+             "; supported are F32, F16, BF16, F8_E4M3");
+  DSV3_CHECK(w.rows >= 0 && w.cols >= 0, "matmul: weight ", w.name, " has negative shape");
+  DSV3_CHECK(w.data || w.rows == 0 || w.cols == 0, "matmul: weight ", w.name, " has no data");
+  if (w.dtype == DType::F8_E4M3) {
+    DSV3_CHECK(w.block_rows > 0 && w.block_cols > 0, "matmul: F8_E4M3 weight ", w.name,
+               " has non-positive block size ", w.block_rows, "x", w.block_cols);
+    DSV3_CHECK(w.scale_inv || w.rows == 0 || w.cols == 0, "matmul: F8_E4M3 weight ", w.name,
+               " has no scale_inv");
+  }
+}
+
+struct Job {
+  const KernelSet* ks;
+  const float* x;
+  int64_t T;
+  const WeightMatrix* w;
+  float* y;
+};
+
+}  // namespace
+
+void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const WeightMatrix& w,
+                 float* y, ThreadPool& pool) {
+  validate(w);
+  const KernelSet& ks = kernels_for(isa);
+  const int64_t N = w.rows, K = w.cols;
+  if (T <= 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(y, 0, size_t(T * N) * sizeof(float));
+    return;
+  }
+  const Job job{&ks, x, T, &w, y};
+  const int64_t threads = pool.size();
+  // Tiny products are not worth waking the pool (a wake-up costs microseconds).
+  const bool serial = threads == 1 || T * N * K < (int64_t(1) << 15);
+  const bool tiles = path == MatmulPath::kTiles || (path == MatmulPath::kAuto && T >= ks.tiles_min_T);
+
+  if (!tiles) {
+    // Rows of W are split evenly; with FP8 whole scale blocks go to one thread when there
+    // are enough of them (each block rescales x once).
+    int64_t grain = 16;
+    if (w.dtype == DType::F8_E4M3 && N >= 4 * threads * w.block_rows) grain = w.block_rows;
+    auto fn = [p = &job](int64_t b, int64_t e) { p->ks->rows(p->x, p->T, *p->w, p->y, b, e); };
+    if (serial) fn(0, N);
+    else pool.parallel_for(N, fn, grain);
+    return;
+  }
+  const int64_t panel = ks.panel_rows;
+  if (serial) {
+    ks.tiles(x, T, w, y, 0, T, 0, N);
+  } else if (N >= threads * panel) {
+    // Split over output rows: every thread decodes a disjoint part of W exactly once.
+    auto fn = [p = &job](int64_t b, int64_t e) { p->ks->tiles(p->x, p->T, *p->w, p->y, 0, p->T, b, e); };
+    pool.parallel_for(N, fn, panel);
+  } else {
+    // Few rows, many tokens: split over tokens (each thread decodes all of W).
+    auto fn = [p = &job](int64_t b, int64_t e) { p->ks->tiles(p->x, p->T, *p->w, p->y, b, e, 0, p->w->rows); };
+    pool.parallel_for(T, fn, 8);
+  }
+}
+
+void matmul(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool) {
+  matmul_with(active_isa(), MatmulPath::kAuto, x, T, w, y, pool);
+}
+
+void dequantize_row_with(Isa isa, const WeightMatrix& w, int64_t r, float* out) {
+  validate(w);
+  DSV3_CHECK(r >= 0 && r < w.rows, "dequantize_row: row ", r, " out of range [0, ", w.rows,
+             ") of ", w.name);
+  kernels_for(isa).decode(w, r, 0, w.cols, out);
+}
+
+void dequantize_row(const WeightMatrix& w, int64_t r, float* out) {
+  dequantize_row_with(active_isa(), w, r, out);
+}
+
+const char* matmul_isa() { return isa_name(active_isa()); }
+
+}  // namespace dsv3

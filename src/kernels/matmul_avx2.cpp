@@ -1,0 +1,340 @@
+// AVX2 + FMA + F16C matmul kernels: the same two paths as matmul_avx512_impl.h (rows for
+// decode, tiles for prefill) with 8-wide vectors. AVX2 has no masked byte/word loads, so
+// weight tails are copied into a zero-padded stack buffer first.
+// Only this file's own code is compiled for AVX2 (see matmul_avx512.cpp for why the
+// standard headers come before the target region).
+#include <immintrin.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/matmul_internal.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,bmi,bmi2")
+
+namespace dsv3::matmul_detail {
+namespace avx2 {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Lanes [0, n) set, for _mm256_maskload_ps / maskstore (which never touch masked lanes).
+inline __m256i lane_mask(int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imax(0, imin(8, n)))), idx);
+}
+inline __m256 load_n(const float* p, int64_t n) {
+  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(n));
+}
+inline void store_n(float* p, int64_t n, __m256 v) {
+  if (n >= 8) _mm256_storeu_ps(p, v);
+  else if (n > 0) _mm256_maskstore_ps(p, lane_mask(n), v);
+}
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// ---- Weight decoders: 16 consecutive weights of a row → two f32 vectors -----------------
+// With kFull false only the first n (< 16) are read, via a zero-padded copy.
+// Decoded value × kUnit = stored value (before FP8 block scales).
+
+template <class Dec, bool kFull>
+inline void load16(const void* row, int64_t k, int64_t n, __m256* out) {
+  constexpr int64_t B = Dec::kBytes;
+  const uint8_t* p = static_cast<const uint8_t*>(row) + k * B;
+  if constexpr (kFull) {
+    Dec::decode(p, out);
+  } else {
+    alignas(32) uint8_t buf[16 * B] = {};
+    std::memcpy(buf, p, size_t(imin(n, 16) * B));
+    Dec::decode(buf, out);
+  }
+}
+
+struct DecF32 {
+  static constexpr int64_t kBytes = 4;
+  static constexpr float kUnit = 1.0f;
+  static inline void decode(const uint8_t* p, __m256* out) {
+    out[0] = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+    out[1] = _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8);
+  }
+};
+struct DecBf16 {
+  static constexpr int64_t kBytes = 2;
+  static constexpr float kUnit = 1.0f;
+  static inline void decode(const uint8_t* p, __m256* out) {
+    for (int j = 0; j < 2; ++j) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * j));
+      out[j] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+  }
+};
+struct DecF16 {
+  static constexpr int64_t kBytes = 2;
+  static constexpr float kUnit = 1.0f;
+  static inline void decode(const uint8_t* p, __m256* out) {
+    for (int j = 0; j < 2; ++j) out[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * j)));
+  }
+};
+// e4m3fn → f16 of value/256 by bit moves (see matmul_avx512_impl.h), then vcvtph2ps.
+struct DecFp8 {
+  static constexpr int64_t kBytes = 1;
+  static constexpr float kUnit = 256.0f;
+  static inline void decode(const uint8_t* p, __m256* out) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m256i h = _mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7);
+    h = _mm256_and_si256(h, _mm256_set1_epi16(short(0xBF80)));
+    out[0] = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    out[1] = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+  }
+};
+
+template <class Dec>
+constexpr bool is_fp8() { return std::is_same_v<Dec, DecFp8>; }
+
+template <class Dec>
+void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  const int64_t K = w.cols;
+  const void* row = static_cast<const uint8_t*>(w.data) + n * K * Dec::kBytes;
+  const int64_t bc = is_fp8<Dec>() ? w.block_cols : K;
+  const float* srow = nullptr;
+  if constexpr (is_fp8<Dec>()) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
+  for (int64_t k = k0, end = k0 + len; k < end;) {
+    const int64_t stop = imin(end, (k / bc + 1) * bc);
+    const __m256 s = _mm256_set1_ps(is_fp8<Dec>() ? srow[k / bc] * Dec::kUnit : 1.0f);
+    __m256 v[2];
+    for (; k + 16 <= stop; k += 16) {
+      load16<Dec, true>(row, k, 16, v);
+      for (int j = 0; j < 2; ++j) _mm256_storeu_ps(out + (k - k0) + 8 * j, is_fp8<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
+    }
+    if (k < stop) {
+      const int64_t m = stop - k;
+      load16<Dec, false>(row, k, m, v);
+      for (int j = 0; j < 2; ++j) store_n(out + (k - k0) + 8 * j, m - 8 * j, is_fp8<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
+      k = stop;
+    }
+  }
+}
+
+// ---- rows ----------------------------------------------------------------------------------
+
+template <class Dec, int R, int TT>
+void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, float* y, int64_t ldy) {
+  __m256 acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    for (int r = 0; r < R; ++r) {
+      __m256 wv[2];
+      load16<Dec, true>(w0 + r * wstride, k, 16, wv);
+      for (int j = 0; j < 2; ++j)
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + t * K + k + 8 * j), wv[j], acc[r][t]);
+    }
+  }
+  if (k < K) {
+    const int64_t m = K - k;
+    for (int r = 0; r < R; ++r) {
+      __m256 wv[2];
+      load16<Dec, false>(w0 + r * wstride, k, m, wv);
+      for (int j = 0; j < 2 && 8 * j < m; ++j)
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm256_fmadd_ps(load_n(xs + t * K + k + 8 * j, m - 8 * j), wv[j], acc[r][t]);
+    }
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int r = 0; r < R; ++r) y[t * ldy + r] = hsum(acc[r][t]);
+}
+
+constexpr int kRowsR = 4;
+constexpr int kRowsTT = 2;
+
+using RowsFn = void (*)(const float*, const uint8_t*, int64_t, int64_t, float*, int64_t);
+template <class Dec, int R, int... TTs>
+constexpr auto rows_fns_for_r(std::integer_sequence<int, TTs...>) {
+  return std::array<RowsFn, sizeof...(TTs)>{&rows_group<Dec, R, TTs + 1>...};
+}
+template <class Dec, int... Rs>
+constexpr auto rows_table(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<RowsFn, kRowsTT>, sizeof...(Rs)>{
+      rows_fns_for_r<Dec, Rs + 1>(std::make_integer_sequence<int, kRowsTT>{})...};
+}
+
+template <class Dec>
+void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  static constexpr auto table = rows_table<Dec>(std::make_integer_sequence<int, kRowsR>{});
+  const int64_t K = w.cols, N = w.rows;
+  const int64_t wstride = K * Dec::kBytes;
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  const int64_t br = is_fp8<Dec>() ? w.block_rows : N;
+  for (int64_t s0 = n0; s0 < n1;) {
+    const int64_t s1 = imin(n1, (s0 / br + 1) * br);
+    const float* xs = x;
+    if constexpr (is_fp8<Dec>()) {
+      float* buf = scratch(0, size_t(T * K));
+      const int64_t bc = w.block_cols;
+      const float* srow = w.scale_inv + (s0 / br) * ceil_div(K, bc);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t kb = 0; kb * bc < K; ++kb) {
+          const __m256 s = _mm256_set1_ps(srow[kb] * Dec::kUnit);
+          const int64_t e = imin(K, (kb + 1) * bc);
+          for (int64_t k = kb * bc; k < e; k += 8)
+            store_n(buf + t * K + k, e - k, _mm256_mul_ps(load_n(x + t * K + k, e - k), s));
+        }
+      xs = buf;
+    }
+    for (int64_t n = s0; n < s1; n += kRowsR) {
+      const int64_t r = imin(kRowsR, s1 - n);
+      for (int64_t t = 0; t < T; t += kRowsTT) {
+        const int64_t tt = imin(kRowsTT, T - t);
+        table[r - 1][tt - 1](xs + t * K, wdata + n * wstride, wstride, K, y + t * N + n, N);
+      }
+    }
+    s0 = s1;
+  }
+}
+
+// ---- tiles ---------------------------------------------------------------------------------
+
+constexpr int kNr = 16;       // panel width: two ymm
+constexpr int kMr = 6;        // tokens per micro-kernel call (12 accumulators)
+constexpr int64_t kKc = 256;  // panel depth
+
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    const __m256d a = _mm256_castps_pd(t[4 * i]), b = _mm256_castps_pd(t[4 * i + 1]);
+    const __m256d c = _mm256_castps_pd(t[4 * i + 2]), d = _mm256_castps_pd(t[4 * i + 3]);
+    s[4 * i + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c));
+    s[4 * i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
+    s[4 * i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d));
+    s[4 * i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
+  }
+  // s[4i + c] lane L = rows 4i..4i+3 of column 4L + c.
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x20);
+    r[4 + c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x31);
+  }
+}
+
+template <class Dec>
+void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, float* tmp, float* P) {
+  const int64_t kpad = (kk + 7) / 8 * 8;
+  for (int64_t i = 0; i < kNr; ++i) {
+    float* dst = tmp + i * kKc;
+    if (i < nn) {
+      decode_segment<Dec>(w, n + i, k0, kk, dst);
+      for (int64_t k = kk; k < kpad; ++k) dst[k] = 0.0f;
+    } else {
+      for (int64_t k = 0; k < kpad; k += 8) _mm256_store_ps(dst + k, _mm256_setzero_ps());
+    }
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int64_t kb = 0; kb < kpad; kb += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_load_ps(tmp + (8 * h + i) * kKc + kb);
+      transpose8(r);
+      for (int j = 0; j < 8; ++j) _mm256_store_ps(P + (kb + j) * kNr + 8 * h, r[j]);
+    }
+}
+
+template <int MR>
+void micro_kernel(const float* x, int64_t ldx, const float* P, int64_t kk, float* y, int64_t ldy, int64_t nn, bool accumulate) {
+  __m256 c0[MR], c1[MR];
+  for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kk; ++k) {
+    const __m256 b0 = _mm256_load_ps(P + k * kNr), b1 = _mm256_load_ps(P + k * kNr + 8);
+    for (int m = 0; m < MR; ++m) {
+      const __m256 a = _mm256_broadcast_ss(x + m * ldx + k);
+      c0[m] = _mm256_fmadd_ps(a, b0, c0[m]);
+      c1[m] = _mm256_fmadd_ps(a, b1, c1[m]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    float* yr = y + m * ldy;
+    if (accumulate) {
+      c0[m] = _mm256_add_ps(c0[m], load_n(yr, nn));
+      c1[m] = _mm256_add_ps(c1[m], load_n(yr + 8, nn - 8));
+    }
+    store_n(yr, nn, c0[m]);
+    store_n(yr + 8, nn - 8, c1[m]);
+  }
+}
+
+using MicroFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t, bool);
+template <int... Ms>
+constexpr std::array<MicroFn, sizeof...(Ms)> micro_table(std::integer_sequence<int, Ms...>) {
+  return {&micro_kernel<Ms + 1>...};
+}
+
+template <class Dec>
+void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  (void)T;
+  static constexpr auto micro = micro_table(std::make_integer_sequence<int, kMr>{});
+  const int64_t K = w.cols, N = w.rows;
+  float* P = scratch(1, size_t(kKc * kNr));
+  float* tmp = scratch(2, size_t(kNr * kKc));
+  for (int64_t n = n0; n < n1; n += kNr) {
+    const int64_t nn = imin(kNr, n1 - n);
+    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+      const int64_t kk = imin(kKc, K - k0);
+      pack_panel<Dec>(w, n, nn, k0, kk, tmp, P);
+      for (int64_t t = t0; t < t1; t += kMr) {
+        const int64_t mr = imin(kMr, t1 - t);
+        micro[mr - 1](x + t * K + k0, K, P, kk, y + t * N + n, N, nn, k0 > 0);
+      }
+    }
+  }
+}
+
+void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  switch (w.dtype) {
+    case DType::F32: return decode_segment<DecF32>(w, n, k0, len, out);
+    case DType::F16: return decode_segment<DecF16>(w, n, k0, len, out);
+    case DType::BF16: return decode_segment<DecBf16>(w, n, k0, len, out);
+    default: return decode_segment<DecFp8>(w, n, k0, len, out);
+  }
+}
+
+void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  switch (w.dtype) {
+    case DType::F32: return rows_kernel<DecF32>(x, T, w, y, n0, n1);
+    case DType::F16: return rows_kernel<DecF16>(x, T, w, y, n0, n1);
+    case DType::BF16: return rows_kernel<DecBf16>(x, T, w, y, n0, n1);
+    default: return rows_kernel<DecFp8>(x, T, w, y, n0, n1);
+  }
+}
+
+void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  switch (w.dtype) {
+    case DType::F32: return tiles_kernel<DecF32>(x, T, w, y, t0, t1, n0, n1);
+    case DType::F16: return tiles_kernel<DecF16>(x, T, w, y, t0, t1, n0, n1);
+    case DType::BF16: return tiles_kernel<DecBf16>(x, T, w, y, t0, t1, n0, n1);
+    default: return tiles_kernel<DecFp8>(x, T, w, y, t0, t1, n0, n1);
+  }
+}
+
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 8};
+
+}  // namespace
+}  // namespace avx2
+
+const KernelSet& kernels_avx2() { return avx2::kKernels; }
+
+}  // namespace dsv3::matmul_detail
+
+#pragma GCC pop_options

@@ -1,0 +1,413 @@
+// AVX-512 matmul kernels. This file is included by matmul_avx512.cpp and
+// matmul_avx512vbmi.cpp inside a `#pragma GCC target` region and a namespace of their
+// own (the two differ only in the FP8 decoder, chosen by DSV3_FP8_VBMI); it is not a
+// normal header. Standard headers must be included before the target region.
+//
+// rows  (decode, small T): R weight rows × TT tokens of accumulators, each weight chunk is
+//        decoded to f32 in registers once and used for TT tokens; K tails use masked loads.
+//        FP8 block scales are folded into x: for a block of rows, x·s is computed once per
+//        k-block so the inner loop is decode + FMA only.
+// tiles (prefill, large T): a panel of kPanel rows × kKc columns of W is decoded (scaled)
+//        into f32, transposed to [k][n], and a kMr × 32 register-blocked FMA kernel runs it
+//        against every token with x broadcast from its rows.
+
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask64 mask64(int64_t n) {
+  return n >= 64 ? ~__mmask64(0) : n <= 0 ? __mmask64(0) : __mmask64((uint64_t(1) << n) - 1);
+}
+
+// ---- Weight decoders ------------------------------------------------------------------
+// Each decodes kVecs × 16 consecutive weights of one row (k .. k+16·kVecs) into f32
+// vectors; with kFull false only the first n are read (masked loads never fault) and the
+// rest decode to 0. Decoded value × kUnit = stored value (before FP8 block scales).
+
+struct DecF32 {
+  static constexpr int kVecs = 2;
+  static constexpr float kUnit = 1.0f;
+  template <bool kFull>
+  static inline void load(const void* row, int64_t k, int64_t n, __m512* out) {
+    const float* p = static_cast<const float*>(row) + k;
+    for (int j = 0; j < kVecs; ++j)
+      out[j] = kFull ? _mm512_loadu_ps(p + 16 * j) : _mm512_maskz_loadu_ps(mask16(n - 16 * j), p + 16 * j);
+  }
+};
+
+struct DecBf16 {
+  static constexpr int kVecs = 2;
+  static constexpr float kUnit = 1.0f;
+  template <bool kFull>
+  static inline void load(const void* row, int64_t k, int64_t n, __m512* out) {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    for (int j = 0; j < kVecs; ++j) {
+      __m256i h = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 * j))
+                        : _mm256_maskz_loadu_epi16(mask16(n - 16 * j), p + 16 * j);
+      out[j] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+  }
+};
+
+struct DecF16 {
+  static constexpr int kVecs = 2;
+  static constexpr float kUnit = 1.0f;
+  template <bool kFull>
+  static inline void load(const void* row, int64_t k, int64_t n, __m512* out) {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    for (int j = 0; j < kVecs; ++j) {
+      __m256i h = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 16 * j))
+                        : _mm256_maskz_loadu_epi16(mask16(n - 16 * j), p + 16 * j);
+      out[j] = _mm512_cvtph_ps(h);
+    }
+  }
+};
+
+#if DSV3_FP8_VBMI
+// e4m3fn → bf16 by table: every e4m3 value is exact in bf16. Two 128-entry byte tables
+// (high and low byte of the bf16 of the magnitude) are looked up with vpermi2b, which
+// ignores index bit 7, the sign; the sign is then or-ed into the high byte, and one
+// zero-masked byte permute per 16 codes places (low, high) in the top half of each f32.
+struct Fp8Tables {
+  alignas(64) uint8_t hi[128];
+  alignas(64) uint8_t lo[128];
+  alignas(64) uint8_t idx[4][64];
+  constexpr Fp8Tables() : hi(), lo(), idx() {
+    for (int c = 0; c < 128; ++c) {
+      const uint32_t bits = std::bit_cast<uint32_t>(kFp8E4m3ToF32.v[c]);
+      hi[c] = uint8_t(bits >> 24);
+      lo[c] = uint8_t(bits >> 16);
+    }
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 16; ++i) {
+        idx[j][4 * i + 2] = uint8_t(16 * j + i);       // low byte from `lo`
+        idx[j][4 * i + 3] = uint8_t(64 + 16 * j + i);  // high byte from `hi`
+      }
+  }
+};
+inline constexpr Fp8Tables kFp8Tables{};
+
+struct DecFp8 {
+  static constexpr int kVecs = 4;
+  static constexpr float kUnit = 1.0f;
+  template <bool kFull>
+  static inline void load(const void* row, int64_t k, int64_t n, __m512* out) {
+    const uint8_t* p = static_cast<const uint8_t*>(row) + k;
+    const __m512i b = kFull ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(mask64(n), p);
+    const __m512i hi_t0 = _mm512_load_si512(kFp8Tables.hi), hi_t1 = _mm512_load_si512(kFp8Tables.hi + 64);
+    const __m512i lo_t0 = _mm512_load_si512(kFp8Tables.lo), lo_t1 = _mm512_load_si512(kFp8Tables.lo + 64);
+    __m512i hi = _mm512_permutex2var_epi8(hi_t0, b, hi_t1);
+    hi = _mm512_ternarylogic_epi32(hi, b, _mm512_set1_epi8(char(0x80)), 0xF8);  // hi | (b & 0x80)
+    const __m512i lo = _mm512_permutex2var_epi8(lo_t0, b, lo_t1);
+    for (int j = 0; j < kVecs; ++j) {
+      const __m512i idx = _mm512_load_si512(kFp8Tables.idx[j]);
+      out[j] = _mm512_castsi512_ps(_mm512_maskz_permutex2var_epi8(__mmask64(0xCCCCCCCCCCCCCCCCull), lo, idx, hi));
+    }
+  }
+};
+#else
+// e4m3fn → f16 by bit moves: sign to bit 15, the 7 magnitude bits to bits 13..7, which is
+// the f16 of value/256 (e4m3 subnormals land on f16 normals' scale exactly); vcvtph2ps
+// then gives f32 exactly. The 256 is folded into the block scale (kUnit). The NaN codes
+// 0x7f/0xff decode to ±480 here (real checkpoints hold none).
+struct DecFp8 {
+  static constexpr int kVecs = 4;
+  static constexpr float kUnit = 256.0f;
+  template <bool kFull>
+  static inline void load(const void* row, int64_t k, int64_t n, __m512* out) {
+    const uint8_t* p = static_cast<const uint8_t*>(row) + k;
+    for (int j = 0; j < kVecs; ++j) {
+      const __m128i b = kFull ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * j))
+                              : _mm_maskz_loadu_epi8(mask16(n - 16 * j), p + 16 * j);
+      __m256i h = _mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7);
+      h = _mm256_and_si256(h, _mm256_set1_epi16(short(0xBF80)));
+      out[j] = _mm512_cvtph_ps(h);
+    }
+  }
+};
+#endif
+
+template <class Dec>
+constexpr int64_t elem_bytes() {
+  if constexpr (std::is_same_v<Dec, DecF32>) return 4;
+  else if constexpr (std::is_same_v<Dec, DecFp8>) return 1;
+  else return 2;
+}
+
+// out[0, len) = W[n, k0 : k0+len) in f32, scales applied (one rounding: q × scale).
+template <class Dec>
+void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  constexpr int V = Dec::kVecs;
+  constexpr int64_t E = 16 * V;
+  const int64_t K = w.cols;
+  const void* row = static_cast<const uint8_t*>(w.data) + n * K * elem_bytes<Dec>();
+  const int64_t bc = std::is_same_v<Dec, DecFp8> ? w.block_cols : K;
+  const float* srow = nullptr;
+  if constexpr (std::is_same_v<Dec, DecFp8>) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
+  for (int64_t k = k0, end = k0 + len; k < end;) {
+    const int64_t stop = imin(end, (k / bc + 1) * bc);
+    const bool scaled = std::is_same_v<Dec, DecFp8>;
+    const __m512 s = _mm512_set1_ps(scaled ? srow[k / bc] * Dec::kUnit : 1.0f);
+    __m512 v[V];
+    for (; k + E <= stop; k += E) {
+      Dec::template load<true>(row, k, E, v);
+      for (int j = 0; j < V; ++j) _mm512_storeu_ps(out + (k - k0) + 16 * j, scaled ? _mm512_mul_ps(v[j], s) : v[j]);
+    }
+    if (k < stop) {
+      const int64_t m = stop - k;
+      Dec::template load<false>(row, k, m, v);
+      for (int j = 0; j < V; ++j)
+        _mm512_mask_storeu_ps(out + (k - k0) + 16 * j, mask16(m - 16 * j), scaled ? _mm512_mul_ps(v[j], s) : v[j]);
+      k = stop;
+    }
+  }
+}
+
+// ---- rows: decode-time matrix-vector ------------------------------------------------------
+
+// y[t·ldy + r] = Σ_k xs[t·K + k] · w_r[k] for r < R, t < TT. w rows are `wstride` bytes apart.
+template <class Dec, int R, int TT>
+void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, float* y, int64_t ldy) {
+  constexpr int V = Dec::kVecs;
+  constexpr int64_t E = 16 * V;
+  __m512 acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + E <= K; k += E) {
+    for (int r = 0; r < R; ++r) {
+      __m512 wv[V];
+      Dec::template load<true>(w0 + r * wstride, k, E, wv);
+      for (int j = 0; j < V; ++j)
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm512_fmadd_ps(_mm512_loadu_ps(xs + t * K + k + 16 * j), wv[j], acc[r][t]);
+    }
+  }
+  if (k < K) {
+    const int64_t m = K - k;
+    for (int r = 0; r < R; ++r) {
+      __m512 wv[V];
+      Dec::template load<false>(w0 + r * wstride, k, m, wv);
+      for (int j = 0; j < V; ++j) {
+        if (16 * j >= m) break;
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask16(m - 16 * j), xs + t * K + k + 16 * j), wv[j], acc[r][t]);
+      }
+    }
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int r = 0; r < R; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+constexpr int kRowsR = 4;   // weight rows per group
+constexpr int kRowsTT = 4;  // tokens per group
+
+template <class Dec>
+using RowsFn = void (*)(const float*, const uint8_t*, int64_t, int64_t, float*, int64_t);
+
+template <class Dec, int R, int... TTs>
+constexpr auto rows_fns_for_r(std::integer_sequence<int, TTs...>) {
+  return std::array<RowsFn<Dec>, sizeof...(TTs)>{&rows_group<Dec, R, TTs + 1>...};
+}
+template <class Dec, int... Rs>
+constexpr auto rows_table(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<RowsFn<Dec>, kRowsTT>, sizeof...(Rs)>{
+      rows_fns_for_r<Dec, Rs + 1>(std::make_integer_sequence<int, kRowsTT>{})...};
+}
+
+template <class Dec>
+void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  static constexpr auto table = rows_table<Dec>(std::make_integer_sequence<int, kRowsR>{});
+  const int64_t K = w.cols, N = w.rows;
+  const int64_t wstride = K * elem_bytes<Dec>();
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  const bool fp8 = std::is_same_v<Dec, DecFp8>;
+  const int64_t br = fp8 ? w.block_rows : N;
+  for (int64_t s0 = n0; s0 < n1;) {
+    const int64_t s1 = imin(n1, (s0 / br + 1) * br);  // rows sharing one row of scale blocks
+    const float* xs = x;
+    if constexpr (std::is_same_v<Dec, DecFp8>) {
+      // xs[t, k] = x[t, k] · scale_inv[block(s0), k / bc] · kUnit
+      float* buf = scratch(0, size_t(T * K));
+      const int64_t bc = w.block_cols;
+      const float* srow = w.scale_inv + (s0 / br) * ceil_div(K, bc);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t kb = 0; kb * bc < K; ++kb) {
+          const __m512 s = _mm512_set1_ps(srow[kb] * Dec::kUnit);
+          const int64_t e = imin(K, (kb + 1) * bc);
+          for (int64_t k = kb * bc; k < e; k += 16) {
+            const __mmask16 m = mask16(e - k);
+            _mm512_mask_storeu_ps(buf + t * K + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + t * K + k), s));
+          }
+        }
+      xs = buf;
+    }
+    for (int64_t n = s0; n < s1; n += kRowsR) {
+      const int64_t r = imin(kRowsR, s1 - n);
+      for (int64_t t = 0; t < T; t += kRowsTT) {
+        const int64_t tt = imin(kRowsTT, T - t);
+        table[r - 1][tt - 1](xs + t * K, wdata + n * wstride, wstride, K, y + t * N + n, N);
+      }
+    }
+    s0 = s1;
+  }
+}
+
+// ---- tiles: prefill ---------------------------------------------------------------------
+
+constexpr int kNr = 32;     // panel width (output features): two zmm
+constexpr int kMr = 8;      // tokens per micro-kernel call
+constexpr int64_t kKc = 256;  // panel depth (k) per decode
+
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  __m512 s[16];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    s[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    s[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    s[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    s[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // s[4i + c] lane L = rows 4i..4i+3 of column 4L + c.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 u = _mm512_shuffle_f32x4(s[c], s[4 + c], 0x88);
+    const __m512 v = _mm512_shuffle_f32x4(s[c], s[4 + c], 0xDD);
+    const __m512 u2 = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0x88);
+    const __m512 v2 = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0xDD);
+    r[c] = _mm512_shuffle_f32x4(u, u2, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(u, u2, 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(v, v2, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v, v2, 0xDD);
+  }
+}
+
+// P[k][0, 32) = W[n + j, k0 + k] for k < kk (scaled f32), columns j >= nn zero.
+template <class Dec>
+void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, float* tmp, float* P) {
+  const int64_t kpad = (kk + 15) / 16 * 16;
+  for (int h = 0; h < 2; ++h) {
+    const int64_t vr = imax(0, imin(16, nn - 16 * h));
+    for (int64_t i = 0; i < 16; ++i) {
+      float* dst = tmp + i * kKc;
+      if (i < vr) {
+        decode_segment<Dec>(w, n + 16 * h + i, k0, kk, dst);
+        for (int64_t k = kk; k < kpad; ++k) dst[k] = 0.0f;
+      } else {
+        for (int64_t k = 0; k < kpad; k += 16) _mm512_store_ps(dst + k, _mm512_setzero_ps());
+      }
+    }
+    for (int64_t kb = 0; kb < kpad; kb += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_load_ps(tmp + i * kKc + kb);
+      transpose16(r);
+      for (int j = 0; j < 16; ++j) _mm512_store_ps(P + (kb + j) * kNr + 16 * h, r[j]);
+    }
+  }
+}
+
+// y[m·ldy + j] (+)= Σ_k x[m·ldx + k] · P[k][j] for m < MR, j < nn (nn <= 32).
+template <int MR>
+void micro_kernel(const float* x, int64_t ldx, const float* P, int64_t kk, float* y, int64_t ldy, int64_t nn, bool accumulate) {
+  __m512 c0[MR], c1[MR];
+  for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kk; ++k) {
+    const __m512 b0 = _mm512_load_ps(P + k * kNr), b1 = _mm512_load_ps(P + k * kNr + 16);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 a = _mm512_set1_ps(x[m * ldx + k]);
+      c0[m] = _mm512_fmadd_ps(a, b0, c0[m]);
+      c1[m] = _mm512_fmadd_ps(a, b1, c1[m]);
+    }
+  }
+  const __mmask16 m0 = mask16(nn), m1 = mask16(nn - 16);
+  for (int m = 0; m < MR; ++m) {
+    float* yr = y + m * ldy;
+    if (accumulate) {
+      c0[m] = _mm512_add_ps(c0[m], _mm512_maskz_loadu_ps(m0, yr));
+      c1[m] = _mm512_add_ps(c1[m], _mm512_maskz_loadu_ps(m1, yr + 16));
+    }
+    _mm512_mask_storeu_ps(yr, m0, c0[m]);
+    _mm512_mask_storeu_ps(yr + 16, m1, c1[m]);
+  }
+}
+
+using MicroFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t, bool);
+template <int... Ms>
+constexpr std::array<MicroFn, sizeof...(Ms)> micro_table(std::integer_sequence<int, Ms...>) {
+  return {&micro_kernel<Ms + 1>...};
+}
+
+template <class Dec>
+void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  (void)T;
+  static constexpr auto micro = micro_table(std::make_integer_sequence<int, kMr>{});
+  const int64_t K = w.cols, N = w.rows;
+  float* P = scratch(1, size_t(kKc * kNr));
+  float* tmp = scratch(2, size_t(16 * kKc));
+  for (int64_t n = n0; n < n1; n += kNr) {
+    const int64_t nn = imin(kNr, n1 - n);
+    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+      const int64_t kk = imin(kKc, K - k0);
+      pack_panel<Dec>(w, n, nn, k0, kk, tmp, P);
+      for (int64_t t = t0; t < t1; t += kMr) {
+        const int64_t mr = imin(kMr, t1 - t);
+        micro[mr - 1](x + t * K + k0, K, P, kk, y + t * N + n, N, nn, k0 > 0);
+      }
+    }
+  }
+}
+
+template <class Dec>
+void decode_fn(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  decode_segment<Dec>(w, n, k0, len, out);
+}
+
+template <class Dec>
+void rows_fn(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  rows_kernel<Dec>(x, T, w, y, n0, n1);
+}
+
+template <class Dec>
+void tiles_fn(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  tiles_kernel<Dec>(x, T, w, y, t0, t1, n0, n1);
+}
+
+void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  switch (w.dtype) {
+    case DType::F32: return decode_fn<DecF32>(w, n, k0, len, out);
+    case DType::F16: return decode_fn<DecF16>(w, n, k0, len, out);
+    case DType::BF16: return decode_fn<DecBf16>(w, n, k0, len, out);
+    default: return decode_fn<DecFp8>(w, n, k0, len, out);
+  }
+}
+
+void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  switch (w.dtype) {
+    case DType::F32: return rows_fn<DecF32>(x, T, w, y, n0, n1);
+    case DType::F16: return rows_fn<DecF16>(x, T, w, y, n0, n1);
+    case DType::BF16: return rows_fn<DecBf16>(x, T, w, y, n0, n1);
+    default: return rows_fn<DecFp8>(x, T, w, y, n0, n1);
+  }
+}
+
+void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  switch (w.dtype) {
+    case DType::F32: return tiles_fn<DecF32>(x, T, w, y, t0, t1, n0, n1);
+    case DType::F16: return tiles_fn<DecF16>(x, T, w, y, t0, t1, n0, n1);
+    case DType::BF16: return tiles_fn<DecBf16>(x, T, w, y, t0, t1, n0, n1);
+    default: return tiles_fn<DecFp8>(x, T, w, y, t0, t1, n0, n1);
+  }
+}
+
+}  // namespace
+
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 8};

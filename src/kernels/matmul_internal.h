@@ -1,0 +1,39 @@
+// Internal interface between the matmul driver (matmul.cpp: validation, path choice,
+// threading) and the per-ISA kernels (matmul_scalar.cpp, matmul_avx2.cpp,
+// matmul_avx512*.cpp). Not for use outside src/kernels.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace dsv3::matmul_detail {
+
+// One SIMD level's kernels. All take x[T, K] (row stride K) and y[T, N] (row stride N),
+// and are single-threaded: the driver splits the work.
+struct KernelSet {
+  // out[0, len) = W[n, k0 : k0+len) as f32 (F8_E4M3: code value × scale_inv of its block).
+  void (*decode)(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out);
+  // y[t, n] for all t < T and n in [n0, n1): streams each weight row once and decodes it
+  // again for each small group of tokens. For decode (small T).
+  void (*rows)(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
+  // y[t, n] for t in [t0, t1), n in [n0, n1): decodes W a panel at a time into f32 scratch
+  // and multiplies each panel with all those tokens. For prefill (large T).
+  void (*tiles)(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0,
+                int64_t t1, int64_t n0, int64_t n1);
+  int panel_rows;    // rows per decoded panel in `tiles` (the driver's split grain)
+  int tiles_min_T;   // kAuto uses `tiles` from this many tokens on
+};
+
+const KernelSet& kernels_scalar();
+const KernelSet& kernels_avx2();
+const KernelSet& kernels_avx512();
+const KernelSet& kernels_avx512vbmi();
+
+// Thread-local scratch of at least n floats, 64-byte aligned. `slot` (0..3) picks one of a
+// few independent buffers. Grows and never shrinks, so a warm decode loop allocates nothing.
+float* scratch(int slot, size_t n);
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace dsv3::matmul_detail

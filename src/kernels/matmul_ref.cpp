@@ -1,0 +1,43 @@
+// Scalar twin of matmul: decode every weight to f32 exactly as stored (F8_E4M3 times the
+// scale_inv of its block), multiply in f32, and sum in double so that the reference is
+// more accurate than any kernel it checks.
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+
+namespace dsv3 {
+
+namespace {
+float weight_at(const WeightMatrix& w, int64_t n, int64_t k) {
+  const int64_t i = n * w.cols + k;
+  switch (w.dtype) {
+    case DType::F32: return static_cast<const float*>(w.data)[i];
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
+    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
+    case DType::F8_E4M3: {
+      const int64_t scale_cols = (w.cols + w.block_cols - 1) / w.block_cols;
+      const float s = w.scale_inv[(n / w.block_rows) * scale_cols + k / w.block_cols];
+      return fp8e4m3_to_f32(static_cast<const uint8_t*>(w.data)[i]) * s;
+    }
+    default: fail("matmul_ref: unsupported weight dtype ", dtype_name(w.dtype), " for ", w.name);
+  }
+}
+}  // namespace
+
+void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+  DSV3_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
+                 w.dtype == DType::F8_E4M3,
+             "matmul_ref: unsupported weight dtype ", dtype_name(w.dtype), " for ", w.name);
+  DSV3_CHECK(w.dtype != DType::F8_E4M3 ||
+                 (w.scale_inv && w.block_rows > 0 && w.block_cols > 0),
+             "matmul_ref: F8_E4M3 weight ", w.name, " needs scale_inv and positive block sizes");
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < w.rows; ++n) {
+      double acc = 0;
+      for (int64_t k = 0; k < w.cols; ++k) acc += double(x[t * w.cols + k] * weight_at(w, n, k));
+      y[t * w.rows + n] = float(acc);
+    }
+}
+
+}  // namespace dsv3

@@ -1,0 +1,317 @@
+// matmul at every SIMD level this CPU supports, both paths (rows, tiles) and auto, against
+// the scalar twin matmul_ref over many shapes, every weight dtype, FP8 block sizes with
+// partial edge blocks, misaligned x and y, and guard values around y.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+
+namespace dsv3 {
+namespace {
+
+constexpr float kGuard = -12345.678f;
+
+// A weight in its stored dtype plus the FP8 scales, owning its storage.
+struct TestWeight {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  WeightMatrix w;
+};
+
+TestWeight make_weight(DType dt, int64_t N, int64_t K, std::mt19937& rng, int64_t br = 128, int64_t bc = 128) {
+  TestWeight tw;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = N * K;
+  tw.bytes.resize(size_t(std::max<int64_t>(1, n) * 4) + 64);
+  uint8_t* p = tw.bytes.data();
+  switch (dt) {
+    case DType::F32:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<float*>(p)[i] = normal(rng);
+      break;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(p)[i] = f32_to_f16(normal(rng));
+      break;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<uint16_t*>(p)[i] = f32_to_bf16(normal(rng));
+      break;
+    case DType::F8_E4M3: {
+      // Every finite code, subnormals included; the NaN codes 0x7f/0xff are left out.
+      std::uniform_int_distribution<int> code(0, 253);
+      for (int64_t i = 0; i < n; ++i) {
+        int c = code(rng);
+        p[i] = uint8_t(c >= 127 ? c + 1 : c);
+      }
+      const int64_t sr = (N + br - 1) / br, sc = (K + bc - 1) / bc;
+      std::uniform_real_distribution<float> mant(0.5f, 1.0f);
+      std::uniform_int_distribution<int> ex(-12, -4);
+      tw.scales.resize(size_t(std::max<int64_t>(1, sr * sc)));
+      for (auto& s : tw.scales) s = std::ldexp(mant(rng), ex(rng));
+      tw.w.scale_inv = tw.scales.data();
+      tw.w.block_rows = br;
+      tw.w.block_cols = bc;
+      break;
+    }
+    default: break;
+  }
+  tw.w.dtype = dt;
+  tw.w.rows = N;
+  tw.w.cols = K;
+  tw.w.data = p;
+  tw.w.name = std::string(dtype_name(dt)) + "[" + std::to_string(N) + "x" + std::to_string(K) + "]";
+  return tw;
+}
+
+std::vector<float> random_x(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& f : v) f = normal(rng);
+  return v;
+}
+
+const char* path_name(MatmulPath p) {
+  return p == MatmulPath::kRows ? "rows" : p == MatmulPath::kTiles ? "tiles" : "auto";
+}
+
+// Runs matmul_with(isa, path) on x shifted by one float and y shifted by one float inside
+// guard-filled buffers, and compares with matmul_ref within 1e-5·Σ_k|x_k·w_k|.
+void check_matmul(const WeightMatrix& w, int64_t T, Isa isa, MatmulPath path, ThreadPool& pool,
+                  std::mt19937& rng) {
+  const int64_t N = w.rows, K = w.cols;
+  std::vector<float> xbuf(static_cast<size_t>(T * K + 1));
+  {
+    auto xv = random_x(T * K, rng);
+    std::copy(xv.begin(), xv.end(), xbuf.begin() + 1);
+  }
+  const float* x = xbuf.data() + 1;  // misaligned by one float
+  std::vector<float> ref(static_cast<size_t>(T * N));
+  matmul_ref(x, T, w, ref.data());
+
+  // Σ|x·w| per output from the dequantised rows (scalar level: the plain decode).
+  std::vector<double> mag(size_t(T * N), 0.0);
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    dequantize_row_with(Isa::kScalar, w, n, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += std::fabs(double(x[t * K + k]) * row[size_t(k)]);
+      mag[size_t(t * N + n)] = s;
+    }
+  }
+
+  constexpr int64_t kPad = 17;
+  std::vector<float> ybuf(size_t(T * N + 2 * kPad + 1), kGuard);
+  float* y = ybuf.data() + kPad + 1;
+  matmul_with(isa, path, x, T, w, y, pool);
+  for (int64_t i = 0; i < kPad + 1; ++i) ASSERT_EQ(ybuf[size_t(i)], kGuard) << "write before y";
+  for (int64_t i = 0; i < kPad; ++i) ASSERT_EQ(y[T * N + i], kGuard) << "write past y[" << T * N + i << "]";
+  int bad = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      const size_t i = size_t(t * N + n);
+      const double tol = 1e-5 * mag[i] + 1e-30;
+      const double err = std::fabs(double(y[i]) - double(ref[i]));
+      if (!(err <= tol) && ++bad <= 3)
+        ADD_FAILURE() << w.name << " isa=" << isa_name(isa) << " path=" << path_name(path) << " T=" << T
+                      << " t=" << t << " n=" << n << ": got " << y[i] << " want " << ref[i] << " tol " << tol;
+    }
+  ASSERT_EQ(bad, 0) << w.name << " isa=" << isa_name(isa) << " path=" << path_name(path) << " T=" << T;
+}
+
+const std::vector<int64_t> kDims = {1, 3, 15, 16, 17, 31, 64, 127, 128, 129, 200, 300, 513};
+const std::vector<int64_t> kTokens = {1, 2, 3, 5, 8, 17, 64};
+const std::vector<DType> kDtypes = {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3};
+const std::vector<MatmulPath> kPaths = {MatmulPath::kRows, MatmulPath::kTiles, MatmulPath::kAuto};
+
+class MatmulDtype : public ::testing::TestWithParam<DType> {};
+
+// Every (N, K) pair of kDims, T cycling through kTokens, every level and path.
+TEST_P(MatmulDtype, AllShapesAllLevels) {
+  const DType dt = GetParam();
+  std::mt19937 rng(1234 + int(dt));
+  ThreadPool pool(3);  // more parts than cores: exercises uneven splits
+  size_t i = 0;
+  for (int64_t N : kDims)
+    for (int64_t K : kDims) {
+      const int64_t T = kTokens[i++ % kTokens.size()];
+      TestWeight tw = make_weight(dt, N, K, rng);
+      for (Isa isa : supported_isas())
+        for (MatmulPath path : kPaths) {
+          check_matmul(tw.w, T, isa, path, pool, rng);
+          if (HasFatalFailure()) return;
+        }
+    }
+}
+
+// Every T on a few shapes that cross the panel/tile and K-block boundaries.
+TEST_P(MatmulDtype, AllTokenCounts) {
+  const DType dt = GetParam();
+  std::mt19937 rng(99 + int(dt));
+  ThreadPool pool(2);
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{17, 129}, {64, 300}, {129, 513}, {200, 31}, {33, 257}};
+  for (auto [N, K] : shapes) {
+    TestWeight tw = make_weight(dt, N, K, rng);
+    for (int64_t T : kTokens)
+      for (Isa isa : supported_isas())
+        for (MatmulPath path : kPaths) {
+          check_matmul(tw.w, T, isa, path, pool, rng);
+          if (HasFatalFailure()) return;
+        }
+  }
+}
+
+// Single-threaded pool and the global pool give the same contract.
+TEST_P(MatmulDtype, PoolSizes) {
+  const DType dt = GetParam();
+  std::mt19937 rng(7 + int(dt));
+  ThreadPool one(1);
+  TestWeight tw = make_weight(dt, 300, 200, rng);
+  for (Isa isa : supported_isas())
+    for (MatmulPath path : kPaths)
+      for (int64_t T : {int64_t(1), int64_t(20)}) {
+        check_matmul(tw.w, T, isa, path, one, rng);
+        check_matmul(tw.w, T, isa, path, ThreadPool::global(), rng);
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, MatmulDtype, ::testing::ValuesIn(kDtypes),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// FP8 with block sizes that do not divide the matrix (partial edge blocks), blocks larger
+// than the matrix, and blocks not multiples of the SIMD width.
+TEST(MatmulFp8, BlockSizes) {
+  std::mt19937 rng(42);
+  ThreadPool pool(2);
+  const std::vector<std::pair<int64_t, int64_t>> blocks = {{128, 128}, {1, 1}, {3, 5}, {16, 16}, {7, 128},
+                                                           {128, 7}, {64, 32}, {600, 600}, {2, 65}};
+  const std::vector<int64_t> dims = {1, 17, 129, 300};
+  size_t i = 0;
+  for (auto [br, bc] : blocks)
+    for (int64_t N : dims)
+      for (int64_t K : dims) {
+        const int64_t T = kTokens[i++ % kTokens.size()];
+        TestWeight tw = make_weight(DType::F8_E4M3, N, K, rng, br, bc);
+        for (Isa isa : supported_isas())
+          for (MatmulPath path : kPaths) {
+            check_matmul(tw.w, T, isa, path, pool, rng);
+            if (HasFatalFailure()) return;
+          }
+      }
+}
+
+// dequantize_row is bit-identical at every level: one rounding of code value × scale.
+TEST(DequantizeRow, BitExactEveryLevel) {
+  std::mt19937 rng(5);
+  for (DType dt : kDtypes)
+    for (auto [br, bc] : std::vector<std::pair<int64_t, int64_t>>{{128, 128}, {3, 5}, {1, 17}})
+      for (int64_t K : {int64_t(1), int64_t(15), int64_t(64), int64_t(129), int64_t(513)}) {
+        const int64_t N = 9;
+        TestWeight tw = make_weight(dt, N, K, rng, br, bc);
+        std::vector<float> want(static_cast<size_t>(K)), got(size_t(K) + 8, kGuard);
+        for (int64_t r = 0; r < N; ++r) {
+          for (int64_t k = 0; k < K; ++k) {
+            const size_t i = size_t(r * K + k);
+            const uint8_t* p = tw.bytes.data();
+            switch (dt) {
+              case DType::F32: want[size_t(k)] = reinterpret_cast<const float*>(p)[i]; break;
+              case DType::F16: want[size_t(k)] = f16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]); break;
+              case DType::BF16: want[size_t(k)] = bf16_to_f32(reinterpret_cast<const uint16_t*>(p)[i]); break;
+              default: {
+                const int64_t sc = (K + bc - 1) / bc;
+                want[size_t(k)] = fp8e4m3_to_f32(p[i]) * tw.scales[size_t((r / br) * sc + k / bc)];
+              }
+            }
+          }
+          for (Isa isa : supported_isas()) {
+            dequantize_row_with(isa, tw.w, r, got.data());
+            ASSERT_EQ(0, std::memcmp(want.data(), got.data(), size_t(K) * 4))
+                << tw.w.name << " row " << r << " isa " << isa_name(isa);
+            for (int j = 0; j < 8; ++j) ASSERT_EQ(got[size_t(K + j)], kGuard) << "write past row end";
+          }
+        }
+      }
+}
+
+// Every FP8 code (NaN codes included at the levels that decode them by table).
+TEST(DequantizeRow, AllFp8Codes) {
+  std::vector<uint8_t> codes(256);
+  for (int i = 0; i < 256; ++i) codes[size_t(i)] = uint8_t(i);
+  float scale = 0.75f;
+  WeightMatrix w;
+  w.dtype = DType::F8_E4M3;
+  w.rows = 1;
+  w.cols = 256;
+  w.data = codes.data();
+  w.scale_inv = &scale;
+  w.block_cols = 256;  // one scale block
+  w.name = "all_codes";
+  std::vector<float> got(256);
+  for (Isa isa : supported_isas()) {
+    dequantize_row_with(isa, w, 0, got.data());
+    for (int c = 0; c < 256; ++c) {
+      const float want = fp8e4m3_to_f32(uint8_t(c)) * scale;
+      if (std::isnan(want)) {
+        // AVX2 and AVX-512 without VBMI decode through f16 bit moves: NaN codes become ±480.
+        if (isa == Isa::kScalar || isa == Isa::kAvx512Vbmi) {
+          EXPECT_TRUE(std::isnan(got[size_t(c)])) << isa_name(isa);
+        }
+        continue;
+      }
+      EXPECT_EQ(std::bit_cast<uint32_t>(want), std::bit_cast<uint32_t>(got[size_t(c)]))
+          << "code " << c << " isa " << isa_name(isa);
+    }
+  }
+}
+
+TEST(Matmul, EmptyShapes) {
+  std::mt19937 rng(1);
+  TestWeight tw = make_weight(DType::BF16, 5, 0, rng);
+  std::vector<float> y(10, kGuard);
+  float x = 1.0f;
+  matmul(&x, 2, tw.w, y.data());
+  for (float v : y) EXPECT_EQ(v, 0.0f);  // K = 0: sums are empty
+  TestWeight none = make_weight(DType::BF16, 0, 7, rng);
+  std::vector<float> y2(4, kGuard);
+  matmul(&x, 1, none.w, y2.data());  // N = 0: nothing written
+  for (float v : y2) EXPECT_EQ(v, kGuard);
+  matmul(&x, 0, tw.w, y2.data());  // T = 0
+  for (float v : y2) EXPECT_EQ(v, kGuard);
+}
+
+TEST(Matmul, RejectsBadWeights) {
+  std::mt19937 rng(1);
+  TestWeight tw = make_weight(DType::F8_E4M3, 4, 4, rng);
+  std::vector<float> x(4, 1.0f), y(4);
+  WeightMatrix w = tw.w;
+  w.scale_inv = nullptr;
+  EXPECT_THROW(matmul(x.data(), 1, w, y.data()), std::exception);
+  w = tw.w;
+  w.block_cols = 0;
+  EXPECT_THROW(matmul(x.data(), 1, w, y.data()), std::exception);
+  w = tw.w;
+  w.dtype = DType::I8;
+  EXPECT_THROW(matmul(x.data(), 1, w, y.data()), std::exception);
+  EXPECT_THROW(dequantize_row(tw.w, 4, y.data()), std::exception);
+}
+
+TEST(Isa, NamesAndLevels) {
+  for (Isa isa : supported_isas()) {
+    Isa back;
+    ASSERT_TRUE(parse_isa(isa_name(isa), &back));
+    EXPECT_EQ(back, isa);
+  }
+  Isa dummy;
+  EXPECT_FALSE(parse_isa("sse9", &dummy));
+  EXPECT_LE(active_isa(), cpu_isa());
+  EXPECT_STREQ(matmul_isa(), isa_name(active_isa()));
+  EXPECT_EQ(supported_isas().back(), cpu_isa());
+  std::printf("cpu_isa=%s active=%s\n", isa_name(cpu_isa()), matmul_isa());
+}
+
+}  // namespace
+}  // namespace dsv3
