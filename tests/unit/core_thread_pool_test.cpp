@@ -1,0 +1,105 @@
+// ThreadPool: every index of [0, n) visited exactly once for many n / grain / pool sizes,
+// parts aligned to the grain, exceptions rethrown to the caller (pool still usable),
+// nested calls run inline, and many back-to-back jobs (lost wake-ups would hang).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "core/thread_pool.h"
+
+namespace dsv3 {
+namespace {
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 5}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (int64_t n : {0, 1, 2, 3, 7, 16, 64, 100, 1000, 1023})
+      for (int64_t grain : {1, 3, 16, 64, 2000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> calls{0};
+        std::mutex mu;
+        std::vector<std::pair<int64_t, int64_t>> parts;
+        pool.parallel_for(n, [&](int64_t b, int64_t e) {
+          ++calls;
+          {
+            std::lock_guard<std::mutex> lk(mu);
+            parts.emplace_back(b, e);
+          }
+          for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+        }, grain);
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << "n=" << n << " grain=" << grain << " i=" << i;
+        EXPECT_LE(calls.load(), threads);
+        if (n == 0) {
+          EXPECT_EQ(calls.load(), 0);
+        }
+        for (auto [b, e] : parts) {
+          EXPECT_LT(b, e);
+          EXPECT_EQ(b % grain, 0) << "part start not on the grain";
+          if (e != n) {
+            EXPECT_EQ(e % grain, 0) << "only the last part may end off the grain";
+          }
+        }
+      }
+  }
+}
+
+TEST(ThreadPool, UsesSeveralThreads) {
+  ThreadPool pool(3);
+  std::mutex mu;
+  std::vector<std::thread::id> ids;
+  pool.parallel_for(3, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lk(mu);
+    ids.push_back(std::this_thread::get_id());
+  });
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  EXPECT_NE(ids[0], ids[2]);
+}
+
+TEST(ThreadPool, RethrowsAndStaysUsable) {
+  ThreadPool pool(3);
+  for (int bad_part = 0; bad_part < 3; ++bad_part) {
+    EXPECT_THROW(pool.parallel_for(300, [&](int64_t b, int64_t) {
+      if (b / 100 == bad_part) throw std::runtime_error("boom");
+    }, 100), std::runtime_error);
+    std::atomic<int64_t> sum{0};
+    pool.parallel_for(300, [&](int64_t b, int64_t e) { sum += e - b; }, 1);
+    EXPECT_EQ(sum.load(), 300);
+  }
+  // All parts throwing: exactly one exception reaches the caller.
+  EXPECT_THROW(pool.parallel_for(9, [](int64_t, int64_t) { throw std::logic_error("all"); }), std::logic_error);
+}
+
+TEST(ThreadPool, NestedCallsRunInline) {
+  ThreadPool pool(2);
+  std::vector<std::atomic<int>> hits(64 * 64);
+  pool.parallel_for(64, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      pool.parallel_for(64, [&](int64_t b2, int64_t e2) {
+        for (int64_t j = b2; j < e2; ++j) hits[size_t(i * 64 + j)]++;
+      });
+  });
+  for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+}
+
+TEST(ThreadPool, ManySmallJobs) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> total{0};
+  for (int rep = 0; rep < 20000; ++rep) pool.parallel_for(4, [&](int64_t b, int64_t e) { total += e - b; });
+  EXPECT_EQ(total.load(), 20000 * 4);
+}
+
+TEST(ThreadPool, GlobalExists) {
+  EXPECT_GE(ThreadPool::global().size(), 1);
+  std::atomic<int64_t> total{0};
+  ThreadPool::global().parallel_for(1000, [&](int64_t b, int64_t e) { total += e - b; }, 7);
+  EXPECT_EQ(total.load(), 1000);
+}
+
+}  // namespace
+}  // namespace dsv3
