@@ -17,8 +17,10 @@ namespace dsv3 {
 // file and, where relevant, the tensor): file shorter than 8 bytes; header length
 // past the end of the file or absurdly large; header not JSON or not an object; entry
 // missing dtype/shape/data_offsets or with wrong JSON types; unknown dtype; negative
-// dims; begin > end; offsets past the end of the data; overlapping tensors;
-// numel × dtype size != end - begin.
+// dims or element-count overflow; begin > end; offsets past the end of the data;
+// overlapping tensors; numel × dtype size != end - begin (storage_bytes for I4); a
+// tensor name given twice; __metadata__ that is not an object of strings.
+// Views are zero-copy into the map; a tensor's data is only as aligned as the file makes it.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
@@ -33,8 +35,9 @@ class SafetensorsFile {
 };
 
 // All tensors of a model folder: model.safetensors.index.json (weight_map name -> shard)
-// when present, else every *.safetensors file in the folder. Duplicate names across
-// shards and index entries pointing at missing shards/tensors are errors.
+// when present, else every *.safetensors file in the folder (sorted). Duplicate names
+// across shards, index entries pointing at missing shards or tensors, a tensor stored in
+// a different shard than the index says, and shard tensors the index omits are errors.
 class Checkpoint {
  public:
   explicit Checkpoint(const std::string& model_dir);
