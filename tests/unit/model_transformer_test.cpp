@@ -15,10 +15,10 @@
 namespace dsv3 {
 namespace {
 
-struct Run {
+struct CacheRun {
   std::unique_ptr<ContiguousLatentCache> cache;
   std::vector<LatentRows> rows;
-  Run(const Model& m, int64_t cap) : cache(std::make_unique<ContiguousLatentCache>(m.cache_layers(), m.cache_width(), cap)) {
+  CacheRun(const Model& m, int64_t cap) : cache(std::make_unique<ContiguousLatentCache>(m.cache_layers(), m.cache_width(), cap)) {
     for (int64_t l = 0; l < m.cache_layers(); ++l) rows.push_back(cache->layer(l));
   }
 };
@@ -26,7 +26,7 @@ struct Run {
 std::vector<float> full_logits(const Model& m, const std::vector<int32_t>& ids, MlaPath path,
                                std::vector<float>* hidden_out = nullptr) {
   const int64_t T = int64_t(ids.size());
-  Run r(m, T);
+  CacheRun r(m, T);
   std::vector<float> h(size_t(T * m.hidden_size())), lg(size_t(T * m.vocab_size()));
   m.forward(ids.data(), T, 0, r.rows, h.data(), path);
   m.logits(h.data(), T, lg.data());
@@ -70,7 +70,7 @@ TEST_F(TinyModel, IncrementalDecodeMatchesPrefill) {
   auto m = Model::load(*dir_);
   auto full = full_logits(*m, ids_, MlaPath::kNaive);
   const int64_t T = int64_t(ids_.size()), V = m->vocab_size(), D = m->hidden_size();
-  Run r(*m, T);
+  CacheRun r(*m, T);
   std::vector<float> h(size_t(T * D)), lg(size_t(T * V));
   const int64_t prefix = 4;  // prefill 4 tokens, then one at a time
   m->forward(ids_.data(), prefix, 0, r.rows, h.data());
@@ -86,7 +86,7 @@ TEST_F(TinyModel, ChunkedPrefillMatchesOneShot) {
   auto m = Model::load(*dir_);
   auto full = full_logits(*m, ids_, MlaPath::kNaive);
   const int64_t T = int64_t(ids_.size()), V = m->vocab_size(), D = m->hidden_size();
-  Run r(*m, T);
+  CacheRun r(*m, T);
   std::vector<float> h(size_t(T * D)), lg(size_t(T * V));
   for (int64_t t0 = 0; t0 < T; t0 += 5) {
     const int64_t n = std::min<int64_t>(5, T - t0);
@@ -102,7 +102,7 @@ TEST_F(TinyModel, MtpIncrementalMatchesFull) {
   std::vector<float> h;
   full_logits(*m, ids_, MlaPath::kNaive, &h);
   const int64_t M = int64_t(ids_.size()) - 1, V = m->vocab_size(), D = m->hidden_size();
-  Run a(*m, M), b(*m, M);
+  CacheRun a(*m, M), b(*m, M);
   std::vector<float> ho(size_t(M * D)), full(size_t(M * V)), inc(size_t(M * V));
   m->mtp_forward(1, h.data(), ids_.data() + 1, M, 0, a.rows, ho.data(), full.data());
   for (int64_t i = 0; i < M; ++i)
