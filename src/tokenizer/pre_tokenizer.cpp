@@ -136,7 +136,13 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
     std::vector<Regex::Match> matches;
     for (std::string& piece : pieces) {
       // tokenizers prepends the space to every split that does not start with one.
-      if (add_prefix_space_ && (piece.empty() || piece[0] != ' ')) piece.insert(0, " ");
+      if (add_prefix_space_ && (piece.empty() || piece[0] != ' ')) {
+        std::string spaced;
+        spaced.reserve(piece.size() + 1);
+        spaced += ' ';
+        spaced += piece;
+        piece.swap(spaced);
+      }
       if (re_) {
         matches.clear();
         re_->find_all(piece, matches);

@@ -4,15 +4,11 @@
 #include <pcre2.h>
 
 #include "core/error.h"
-#include "tokenizer/unicode_tables.h"
+#include "tokenizer/onig_translate.h"
 #include "tokenizer/utf8.h"
 
 namespace dsv3::tok {
 namespace {
-
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 // Per-thread match state shared by all patterns: group 0 is all we read, and a JIT stack
 // larger than the 32 KiB default so long inputs never hit PCRE2_ERROR_JIT_STACKLIMIT.
@@ -44,140 +40,7 @@ std::string pcre2_message(int code) {
   return reinterpret_cast<const char*>(buf);
 }
 
-// Translates one \p{...} / \P{...} / \pX atom (name includes a leading '^' when negated).
-void translate_property(std::string_view name, bool negated, bool in_class, std::string& out) {
-  if (!name.empty() && name[0] == '^') {
-    negated = !negated;
-    name.remove_prefix(1);
-  }
-  std::string atom = std::string(negated ? "\\P{" : "\\p{") + std::string(name) + "}";
-  std::string_view extra = unicode_supplement(name);
-  if (extra.empty()) {
-    out += atom;
-  } else if (!in_class) {
-    out += negated ? "[^\\p{" : "[\\p{";
-    out += name;
-    out += "}";
-    out += extra;
-    out += "]";
-  } else if (!negated) {
-    out += atom;
-    out += extra;
-  } else {
-    out += atom;  // a negated property inside a class cannot take the supplement (rare)
-  }
-}
-
-// \d \w \s and their negations, with Oniguruma's extra code points.
-void translate_shorthand(char c, bool in_class, std::string& out) {
-  const char lower = char(c | 0x20);
-  const bool negated = c != lower;
-  std::string extra(unicode_supplement(std::string_view(&lower, 1)));
-  if (lower == 's') extra += "\\x{85}";  // Oniguruma's \s is White_Space, which has NEL
-  if (extra.empty()) {
-    out += '\\';
-    out += c;
-  } else if (!in_class) {
-    out += negated ? "[^\\" : "[\\";
-    out += lower;
-    out += extra;
-    out += "]";
-  } else if (!negated) {
-    out += '\\';
-    out += c;
-    out += extra;
-  } else {
-    out += '\\';
-    out += c;  // negated shorthand inside a class keeps PCRE2's meaning (rare)
-  }
-}
-
 }  // namespace
-
-std::string translate_onig_pattern(std::string_view p) {
-  std::string out;
-  out.reserve(p.size() + 16);
-  int class_depth = 0;
-  size_t class_start = 0;  // index just after the last '[' or '[^' that opened a class
-  for (size_t i = 0; i < p.size(); ++i) {
-    char c = p[i];
-    if (c == '\\' && i + 1 < p.size()) {
-      char n = p[++i];
-      const bool in_class = class_depth > 0;
-      switch (n) {
-        case 's': case 'S': case 'd': case 'D': case 'w': case 'W':
-          translate_shorthand(n, in_class, out);
-          break;
-        case 'h':
-          out += in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";
-          break;
-        case 'H':
-          out += in_class ? "\\x{0}-/:-@G-`g-\\x{10FFFF}" : "[^0-9a-fA-F]";
-          break;
-        case 'u':
-          if (i + 4 < p.size() && is_hex(p[i + 1]) && is_hex(p[i + 2]) && is_hex(p[i + 3]) &&
-              is_hex(p[i + 4])) {
-            out += "\\x{";
-            out.append(p.substr(i + 1, 4));
-            out += "}";
-            i += 4;
-          } else {
-            out += "\\u";
-          }
-          break;
-        case 'p': case 'P': {
-          const bool negated = n == 'P';
-          if (i + 1 < p.size() && p[i + 1] == '{') {
-            size_t close = p.find('}', i + 2);
-            if (close == std::string_view::npos) {
-              out += '\\';
-              out += n;
-              break;
-            }
-            translate_property(p.substr(i + 2, close - i - 2), negated, in_class, out);
-            i = close;
-          } else if (i + 1 < p.size()) {
-            translate_property(p.substr(i + 1, 1), negated, in_class, out);
-            ++i;
-          } else {
-            out += '\\';
-            out += n;
-          }
-          break;
-        }
-        default:
-          out += '\\';
-          out += n;
-      }
-      continue;
-    }
-    if (c == '[') {
-      if (class_depth > 0 && i + 1 < p.size() && p[i + 1] == ':') {  // POSIX [:alpha:]
-        size_t close = p.find(":]", i + 2);
-        if (close != std::string_view::npos) {
-          out.append(p.substr(i, close + 2 - i));
-          i = close + 1;
-          continue;
-        }
-      }
-      if (class_depth == 0) {
-        ++class_depth;
-        out += c;
-        if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
-        class_start = i + 1;
-        continue;
-      }
-      // Nested classes are an Oniguruma extension PCRE2 lacks; '[' stays a literal here.
-      out += "\\[";
-      continue;
-    }
-    if (c == ']' && class_depth > 0 && i != class_start) {
-      --class_depth;
-    }
-    out += c;
-  }
-  return out;
-}
 
 std::string regex_escape(std::string_view literal) {
   std::string out;

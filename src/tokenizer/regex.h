@@ -1,7 +1,7 @@
 // Regular expressions of tokenizer.json, run with PCRE2 (UTF + UCP, JIT-compiled).
 // Hugging Face tokenizers compiles these patterns with Oniguruma (Ruby syntax), so patterns are
-// first translated (see translate_onig_pattern) and iteration follows the onig crate's
-// find_iter: an empty match right where the previous match ended is skipped.
+// first translated (onig_translate.h) and iteration follows the onig crate's find_iter: an
+// empty match right where the previous match ended is skipped.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -11,12 +11,6 @@
 #include <vector>
 
 namespace dsv3::tok {
-
-// Rewrites an Oniguruma pattern into a PCRE2 one with the same meaning where they differ:
-// \s also matches U+0085 (NEL) as in Oniguruma; \h / \H are hex digits; \uHHHH becomes
-// \x{HHHH}; Unicode general categories (\p{L}, \p{N}, ...) and \d \w gain the code points that
-// Oniguruma's newer Unicode tables assign and PCRE2's older ones do not (unicode_tables.h).
-std::string translate_onig_pattern(std::string_view pattern);
 
 // Escapes a literal string so that PCRE2 matches it verbatim.
 std::string regex_escape(std::string_view literal);
