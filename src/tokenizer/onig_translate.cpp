@@ -44,11 +44,11 @@ struct ClassItem {
 };
 
 // A property or shorthand atom; `name` is a category ("L", "Lu") or "d" / "w" / "s".
-ClassItem atom_item(std::string_view name, bool negated, bool shorthand) {
+ClassItem atom_item(std::string_view name, bool negated, bool shorthand, bool in_class) {
   std::string base;
   if (shorthand) base = std::string("\\") + char(negated ? name[0] - 32 : name[0]);
   else base = std::string(negated ? "\\P{" : "\\p{") + std::string(name) + "}";
-  const UnicodeAtomDiff* d = onig_unicode_diff(name);
+  const UnicodeAtomDiff* d = onig_unicode_diff(name, in_class);
   if (!d) return {base, {}, {}};
   std::string flipped;
   if (shorthand) flipped = std::string("\\") + char(negated ? name[0] : name[0] - 32);
@@ -58,6 +58,15 @@ ClassItem atom_item(std::string_view name, bool negated, bool shorthand) {
   // removals, the complement of the second is flipped + added).
   if (!negated) return {base + range_items(d->added), d->removed, d->added.empty() ? flipped + range_items(d->removed) : ""};
   return {base + range_items(d->removed), d->added, d->removed.empty() ? flipped + range_items(d->added) : ""};
+}
+
+std::string emit_class(const std::vector<ClassItem>& items, bool negated);
+
+// \b / \B with Oniguruma's \w (PCRE2's own \b would use PCRE2's \w).
+std::string word_boundary(bool boundary) {
+  const std::string w = emit_class({atom_item("w", false, true, false)}, false);
+  if (boundary) return "(?:(?<=" + w + ")(?!" + w + ")|(?<!" + w + ")(?=" + w + "))";
+  return "(?:(?<=" + w + ")(?=" + w + ")|(?<!" + w + ")(?!" + w + "))";
 }
 
 // Parses an escape at p[i] == '\\' (inside or outside a class). Returns true and fills `item`
@@ -72,9 +81,16 @@ bool parse_escape(std::string_view p, size_t& i, bool in_class, ClassItem* item,
   switch (n) {
     case 's': case 'S': case 'd': case 'D': case 'w': case 'W': {
       const char lower = char(n | 0x20);
-      *item = atom_item(std::string_view(&lower, 1), n != lower, true);
+      *item = atom_item(std::string_view(&lower, 1), n != lower, true, in_class);
       return true;
     }
+    case 'b': case 'B':
+      if (in_class) {  // backspace inside a class, as in both engines
+        *literal += std::string("\\") + n;
+        return false;
+      }
+      *literal += word_boundary(n == 'b');
+      return false;
     case 'h':
       *literal += in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";
       return false;
@@ -100,14 +116,15 @@ bool parse_escape(std::string_view p, size_t& i, bool in_class, ClassItem* item,
         }
         name = p.substr(i + 2, close - i - 2);
         i = close;
-      } else if (i + 1 < p.size()) {
-        name = p.substr(++i, 1);
+      } else {
+        *literal += n;  // Ruby syntax has only \p{...}: a bare \p is the letter p
+        return false;
       }
       if (!name.empty() && name[0] == '^') {
         negated = !negated;
         name.remove_prefix(1);
       }
-      *item = atom_item(name, negated, false);
+      *item = atom_item(name, negated, false, in_class);
       return true;
     }
     default: {

@@ -15,12 +15,14 @@ struct CodeRange {
 };
 
 struct UnicodeAtomDiff {
-  std::string_view name;            // "Lu", "L", ..., or "d" / "w" / "s" for the shorthands
+  std::string_view name;  // "Lu", "L", ..., "d" / "w" / "s" for the shorthands; "[w]" inside a class
   std::span<const CodeRange> added;    // in Oniguruma's set, not in PCRE2's
   std::span<const CodeRange> removed;  // in PCRE2's set, not in Oniguruma's
 };
 
-// nullptr when the two engines agree on `name` (or it is not a tabulated name).
-const UnicodeAtomDiff* onig_unicode_diff(std::string_view name);
+// The difference for \p{name} (or \d \w \s) standing alone or, with in_class, inside [...]:
+// Oniguruma gives some atoms different sets there (U+00B2 is \w but not [\w]). nullptr when
+// the two engines agree (or `name` is not tabulated).
+const UnicodeAtomDiff* onig_unicode_diff(std::string_view name, bool in_class);
 
 }  // namespace dsv3::tok

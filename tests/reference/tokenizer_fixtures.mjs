@@ -17,6 +17,10 @@
 //       invalid subpart, as Rust's from_utf8_lossy); ids = encode(T)
 //   {"kind":"decode","ids":[..],"text":S,"text_skip":S}
 //       decode of arbitrary ids, including ones that split multi-byte characters
+// and onig_regex.jsonl: a first line {"patterns":[P0,P1,..]}, then {"text":T,"lens":[L0,L1,..]}
+// with Lk the code-point lengths of the pieces that a Split(Pk, Isolated) pre-tokenizer cuts T
+// into, pinning our Oniguruma -> PCRE2 translation (onig_translate.h) on the code points where
+// the two engines' Unicode tables differ (src/tokenizer/unicode_tables.cpp).
 //
 // transformers loads DeepSeek-V3 as LlamaTokenizerFast (tokenizer_config.json tokenizer_class)
 // whose update_post_processor() replaces tokenizer.json's post_processor with
@@ -203,6 +207,10 @@ const HARD = [
   "\u0000", "a\u0000b", "\u0001\u0002", "\u0007", "\u001b[31mred\u001b[0m", "\u007f", "\u0080", "\u009f",
   "\ufeff", "\ufeffBOM", "\ufffd", "a\ufffdb", "\ue000", "\uf8ff", "\uffff", "\ufffe", "\u{10fffd}",
   "\u{e0041}", "\u{1f3fb}", "\u00ad", "soft\u00adhyphen", "\u2060", "\u180e", "\u061c",
+  // code points whose Unicode data differs between Oniguruma (16.0) and PCRE2 10.42 (14.0)
+  " \u180e ", "a\u180e\u180eb", "\u180e\n", " \u{2ebf0}\u{2ebf1}", " \u{31350}", "\u{11f00}x", " \u{1d2c0}",
+  "\u{1171e}", "a\u{1171e}", " \u{10d40}", "\u0897a", " \u{1e030}", "x\u{16d40}y", "\u{1f8b0}\u{1f8bb}", " \u2ffc",
+  "٣٤٥", " \u{1e5f1}\u{1e5f2}", "\u{1fae8}\u{1fae9}\u{1faea}",
   // long
   "a".repeat(1000), "ab".repeat(300), "supercalifragilisticexpialidocious".repeat(20), "你".repeat(300),
   "1234567890".repeat(50), "😀".repeat(60), "!".repeat(200), "-".repeat(120), "=".repeat(80),
@@ -464,7 +472,51 @@ async function tiny(name, json) {
   writeJsonl(`${name}.jsonl`, cases);
 }
 
+// ---------------------------------------------------------------- Oniguruma regex semantics
+const REGEX_PATTERNS = [
+  "\\w+|[^\\w\\s]+|\\s+", "\\d+|\\D+", "[\\p{L}\\p{M}]+|\\P{L}+", "\\S+|\\s+", "[^\\s\\p{L}\\p{N}]+|[\\s\\d]+",
+  "\\p{Mn}+|\\p{^Mn}+", "\\p{C}+|[^\\p{C}]+", "\\p{Lo}|\\p{So}|\\p{Nd}", "\\h+|\\H+", "[\\W\\d]+",
+  "[^\\S\\n]+", "\\pL+|\\pN+", "\\p{Cn}|\\p{Cf}+", "[\\p{P}\\p{S}]+|[^\\p{P}\\p{S}\\s]+",
+  "\\s+(?!\\S)|\\s+", "[\\u4e00-\\u9fa5]+", "a*", "\\b", "(?=\\p{Lu})",
+];
+function onigRegex() {
+  // Code points on the edges of every range where the engines differ, plus ordinary ones.
+  const table = fs.readFileSync(path.join(root, "src/tokenizer/unicode_tables.cpp"), "utf8");
+  const special = new Set();
+  for (const m of table.matchAll(/\{0x([0-9A-F]+), 0x([0-9A-F]+)\}/g)) {
+    const lo = parseInt(m[1], 16), hi = parseInt(m[2], 16);
+    special.add(lo);
+    special.add(hi);
+    if (hi > lo + 1) special.add(lo + 1 + Math.floor(rand() * (hi - lo - 1)));
+  }
+  const specials = [...special].filter((c) => c < 0xd800 || c > 0xdfff);
+  const ordinary = Array.from("aZ_9 \t\n\r.,!?-+²Ⓐ٣é\u0301中あ😀\u00a0\u0085\u200b");
+  const texts = ["", "abc", " ", "x \u180e y", "a1_b2", "\u180e"];
+  for (let i = 0; i < 80; i++) {
+    let t = "";
+    for (let k = randInt(1, 24); k > 0; k--) t += rand() < 0.55 ? String.fromCodePoint(pick(specials)) : pick(ordinary);
+    texts.push(t);
+  }
+  // Every code point with a difference appears in some text.
+  for (let i = 0; i < specials.length; i += 48) texts.push(specials.slice(i, i + 48).map((c) => String.fromCodePoint(c)).join(" "));
+  const splitters = REGEX_PATTERNS.map((pattern) => {
+    const json = {
+      version: "1.0", added_tokens: [], normalizer: null, post_processor: null, decoder: null,
+      pre_tokenizer: { type: "Split", pattern: { Regex: pattern }, behavior: "Isolated", invert: false },
+      model: { type: "BPE", vocab: {}, merges: [] },
+    };
+    return Tokenizer.fromString(JSON.stringify(json)).getPreTokenizer();
+  });
+  // Isolated keeps every character, so each split is given by its pieces' lengths in code points.
+  const cases = [{ patterns: REGEX_PATTERNS }];
+  for (const text of texts) {
+    cases.push({ text, lens: splitters.map((pt) => pt.preTokenizeString(text).map((p) => Array.from(p[0]).length)) });
+  }
+  writeJsonl("onig_regex.jsonl", cases);
+}
+
 fs.mkdirSync(outDir, { recursive: true });
+onigRegex();
 await deepseek();
 await tiny("tiny_bytelevel", tinyByteLevel());
 await tiny("tiny_split", tinySplit());

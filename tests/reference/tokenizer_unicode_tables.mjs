@@ -1,5 +1,6 @@
 // Generates src/tokenizer/unicode_tables.cpp: for every Unicode general category (\p{Lu} ...
-// \p{L} ...) and the shorthands \d \w \s, the code points where Oniguruma (the regex engine of
+// \p{L} ...) and the shorthands \d \w \s, alone and inside a [...] class, the code points where
+// Oniguruma (the regex engine of
 // Hugging Face tokenizers, via the npm "tokenizers" package) and this machine's PCRE2 disagree.
 // Oniguruma's Unicode tables are newer (16.0) than Debian 12's PCRE2 10.42 (14.0), so without
 // them e.g. the Unicode 15 emoji U+1FAE8 would not be \p{S} for us and " 🫨" would tokenize
@@ -27,7 +28,10 @@ const CATEGORIES = [
   "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cn", "L", "M", "N", "P", "S", "Z", "C",
 ];
 const SHORTHANDS = ["d", "w", "s"];
-const ATOMS = [...CATEGORIES.map((c) => [c, `\\p{${c}}`]), ...SHORTHANDS.map((s) => [s, `\\${s}`])];
+// Oniguruma does not give an atom the same set alone and inside a class (e.g. U+00B2 is \w but
+// not [\w]), so both are tabulated: "w" for \w, "[w]" for \w inside [...].
+const BASE_ATOMS = [...CATEGORIES.map((c) => [c, `\\p{${c}}`]), ...SHORTHANDS.map((s) => [s, `\\${s}`])];
+const ATOMS = [...BASE_ATOMS, ...BASE_ATOMS.map(([name, re]) => [`[${name}]`, `[${re}]`])];
 
 // Sorted list of [lo, hi] ranges -> Set-like bitmap over 0..0x10FFFF.
 const N_CP = 0x110000;
@@ -131,6 +135,7 @@ const pcre2 = pcre2Sets();
 const hex = (n) => "0x" + n.toString(16).toUpperCase();
 let body = "";
 let entries = "";
+const diffs = {};
 for (const [name] of ATOMS) {
   const added = new Uint8Array(N_CP), removed = new Uint8Array(N_CP);
   for (let cp = 0; cp < N_CP; cp++) {
@@ -138,8 +143,11 @@ for (const [name] of ATOMS) {
     if (!onig[name][cp] && pcre2[name][cp]) removed[cp] = 1;
   }
   const a = rangesFromBitmap(added), r = rangesFromBitmap(removed);
+  diffs[name] = JSON.stringify([a, r]);
   if (!a.length && !r.length) continue;
-  const id = `k_${name}`;
+  // A class-context entry is only written when it differs from the standalone one.
+  if (name.startsWith("[") && diffs[name.slice(1, -1)] === diffs[name]) continue;
+  const id = `k_${name.startsWith("[") ? "class_" + name.slice(1, -1) : name}`;
   const list = (rs) => rs.map(([lo, hi]) => `{${hex(lo)}, ${hex(hi)}}`).join(", ");
   if (a.length) body += `constexpr CodeRange ${id}_added[] = {${list(a)}};\n`;
   if (r.length) body += `constexpr CodeRange ${id}_removed[] = {${list(r)}};\n`;
@@ -161,7 +169,12 @@ ${entries}};
 
 }  // namespace
 
-const UnicodeAtomDiff* onig_unicode_diff(std::string_view name) {
+const UnicodeAtomDiff* onig_unicode_diff(std::string_view name, bool in_class) {
+  if (in_class) {
+    for (const UnicodeAtomDiff& d : kDiffs) {
+      if (d.name.size() == name.size() + 2 && d.name.substr(1, name.size()) == name && d.name[0] == '[') return &d;
+    }
+  }
   for (const UnicodeAtomDiff& d : kDiffs) {
     if (d.name == name) return &d;
   }
