@@ -126,14 +126,20 @@ void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, f
 
 // ---- rows ----------------------------------------------------------------------------------
 
+constexpr int64_t kPrefetchBytes = 4096;
+
 template <class Dec, int R, int TT>
 void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, float* y, int64_t ldy) {
   __m256 acc[R][TT];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < TT; ++t) acc[r][t] = _mm256_setzero_ps();
+  // Prefetch the same columns of the rows one group or more ahead (see matmul_avx512_impl.h).
+  const int64_t pf_rows = R * (1 + kPrefetchBytes / (R * wstride));
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     for (int r = 0; r < R; ++r) {
+      const char* pf = reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride) + k * Dec::kBytes;
+      for (int64_t b = 0; b < 16 * Dec::kBytes; b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
       __m256 wv[2];
       load16<Dec, true>(w0 + r * wstride, k, 16, wv);
       for (int j = 0; j < 2; ++j)
@@ -206,7 +212,7 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
 // ---- tiles ---------------------------------------------------------------------------------
 
 constexpr int kNr = 16;       // panel width: two ymm
-constexpr int kMr = 6;        // tokens per micro-kernel call (12 accumulators)
+constexpr int kMr = 4;        // tokens per micro-kernel call (8 accumulators: no spills in 16 ymm)
 constexpr int64_t kKc = 256;  // panel depth
 
 inline void transpose8(__m256 r[8]) {
@@ -254,16 +260,25 @@ void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_
 template <int MR>
 void micro_kernel(const float* x, int64_t ldx, const float* P, int64_t kk, float* y, int64_t ldy, int64_t nn, bool accumulate) {
   __m256 c0[MR], c1[MR];
-  for (int m = 0; m < MR; ++m) c0[m] = c1[m] = _mm256_setzero_ps();
-#pragma GCC unroll 4
+  for (int m = 0; m < MR; ++m) {
+    c0[m] = _mm256_setzero_ps();
+    c1[m] = _mm256_setzero_ps();
+  }
+  const float* xm[MR];
+  for (int m = 0; m < MR; ++m) xm[m] = x + m * ldx;
+#pragma GCC unroll 2
   for (int64_t k = 0; k < kk; ++k) {
     const __m256 b0 = _mm256_load_ps(P + k * kNr), b1 = _mm256_load_ps(P + k * kNr + 8);
+#pragma GCC unroll 8
     for (int m = 0; m < MR; ++m) {
-      const __m256 a = _mm256_broadcast_ss(x + m * ldx + k);
+      const __m256 a = _mm256_broadcast_ss(xm[m] + k);
       c0[m] = _mm256_fmadd_ps(a, b0, c0[m]);
       c1[m] = _mm256_fmadd_ps(a, b1, c1[m]);
     }
   }
+  // Fully unrolled so that c0/c1 stay in registers (a rolled loop indexing them would
+  // make GCC keep the arrays in memory and store them on every k step).
+#pragma GCC unroll 8
   for (int m = 0; m < MR; ++m) {
     float* yr = y + m * ldy;
     if (accumulate) {
@@ -328,7 +343,7 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
   }
 }
 
-const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 8};
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16};
 
 }  // namespace
 }  // namespace avx2

@@ -223,7 +223,8 @@ void permute_x_fp8(const float* x, int64_t T, int64_t K, float* out) {
 }
 #endif
 
-static const int64_t kPrefetchBytes = [] { const char* e = getenv("DSV3_PF"); return e ? atol(e) : 0L; }();
+// Software prefetch runs at least this far ahead of the loads in the rows path.
+constexpr int64_t kPrefetchBytes = 4096;
 
 // y[t·ldy + r] = Σ_k xs[t·ldx + k] · w_r[k] for r < R, t < TT. w rows are `wstride` bytes
 // apart. kPadded: xs rows are zero-padded to whole chunks (then tails load x unmasked).
@@ -585,4 +586,4 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
 
 }  // namespace
 
-const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 8};
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16};
