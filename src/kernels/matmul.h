@@ -29,7 +29,8 @@ struct WeightMatrix {
 // or over row blocks × tokens (prefill). Picks AVX-512 / AVX2 / scalar at run time.
 // Accuracy: every product and sum is f32 (no bf16 rounding of activations); the result
 // matches matmul_ref to within a few ulps of sum_k |x_k·w_k| (the order of the sum differs).
-// x and y need no alignment; y must not overlap x.
+// x and y need no alignment; y must not overlap x. FP8 NaN codes (0x7f/0xff, absent from
+// real checkpoints) may decode as ±480 in the SIMD paths instead of propagating NaN.
 void matmul(const float* x, int64_t T, const WeightMatrix& w, float* y,
             ThreadPool& pool = ThreadPool::global());
 

@@ -4,12 +4,17 @@
 // normal header. Standard headers must be included before the target region.
 //
 // rows  (decode, small T): R weight rows × TT tokens of accumulators, each weight chunk is
-//        decoded to f32 in registers once and used for TT tokens; K tails use masked loads.
+//        decoded to f32 in registers once and used for TT tokens; K tails use masked loads;
+//        the same columns R rows further on are prefetched (rows are short streams).
 //        FP8 block scales are folded into x: for a block of rows, x·s is computed once per
-//        k-block so the inner loop is decode + FMA only.
-// tiles (prefill, large T): a panel of kPanel rows × kKc columns of W is decoded (scaled)
-//        into f32, transposed to [k][n], and a kMr × 32 register-blocked FMA kernel runs it
-//        against every token with x broadcast from its rows.
+//        k-block so the inner loop is decode + FMA only. With VBMI the FP8 decode leaves
+//        lanes in a fixed permuted order and x is permuted to match once per call.
+// tiles (prefill, large T): a panel of 32 rows × kKc columns of W is decoded (scaled)
+//        into f32 and transposed to [k][n] in registers, and a kMr × 32 register-blocked
+//        FMA kernel (16 zmm accumulators) runs it against every token with x broadcast
+//        from its rows; the next panel's weights are prefetched meanwhile.
+// Measured on a 2-core Sapphire Rapids VM (see bench/kernels_bench.cpp): vdpbf16ps was
+// slower than f32 FMA here, so there is no bf16-activation variant.
 
 namespace {
 
