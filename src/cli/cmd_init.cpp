@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
+#include "tokenizer/tokenizer_writer.h"
 
 namespace dsv3::cli {
 
@@ -29,7 +30,13 @@ void run(const InitArgs& a) {
   RandomInitOptions opt;
   opt.seed = a.seed;
   write_random_checkpoint(a.out, cfg, opt);
-  if (!a.tokenizer.empty()) {
+  if (a.tokenizer.empty()) {
+    // A byte-level tokenizer with DeepSeek-V3's special tokens (BOS 0, EOS 1) so that --prompt
+    // and chat work on any init'd model; ids past it are simply never produced by encode.
+    BpeTokenizerSpec spec{deepseek_special_tokens(), {}, deepseek_style_chat_template()};
+    DSV3_CHECK(bpe_tokenizer_size(spec) <= cfg.vocab_size, "preset vocabulary too small for the byte-level tokenizer");
+    write_bpe_tokenizer(a.out, spec);
+  } else {
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
       const fs::path src = fs::path(a.tokenizer) / f;
       DSV3_CHECK(fs::exists(src, ec), "--tokenizer: ", src.string(), " does not exist");
@@ -51,7 +58,7 @@ void add_init(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed");
   cmd->add_flag("--fp8", a->fp8, "Store linear weights as FP8 e4m3 with 128x128 block scales");
   cmd->add_option("--mtp", a->mtp, "Number of MTP modules (num_nextn_predict_layers)");
-  cmd->add_option("--tokenizer", a->tokenizer, "Copy tokenizer.json and tokenizer_config.json from this folder");
+  cmd->add_option("--tokenizer", a->tokenizer, "Copy tokenizer.json and tokenizer_config.json from this folder (default: write a byte-level tokenizer)");
   cmd->add_flag("--force", a->force, "Overwrite an existing model in --out");
   cmd->callback([a] { run(*a); });
 }
