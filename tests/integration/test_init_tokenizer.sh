@@ -3,7 +3,7 @@
 # Hugging Face's tokenizers (Rust, via npm) must load it and encode exactly as dsv3 does.
 set -euo pipefail
 dsv3="$1"; src="$2"
-cache="${DSV3_CACHE:-$src/.cache}"
+cache="$(cd "${DSV3_CACHE:-$src/.cache}" && pwd)"
 export NODE_PATH="$cache/npm/node_modules"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 "$dsv3" init --out "$tmp/m" --preset tiny --mtp 0 >/dev/null
