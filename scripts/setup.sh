@@ -9,7 +9,12 @@ with_tests=0
 [ "${1:-}" = "--tests" ] && with_tests=1
 
 pkgs=(g++ cmake make pkg-config nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev)
-[ "$with_tests" = 1 ] && pkgs+=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch nodejs npm)
+[ "$with_tests" = 1 ] && pkgs+=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch)
+# Node.js may come from outside Debian (as on our CI image); only ask apt when it is absent.
+if [ "$with_tests" = 1 ]; then
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
