@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -310,6 +311,11 @@ TEST(Isa, NamesAndLevels) {
   EXPECT_LE(active_isa(), cpu_isa());
   EXPECT_STREQ(matmul_isa(), isa_name(active_isa()));
   EXPECT_EQ(supported_isas().back(), cpu_isa());
+  // DSV3_ISA caps the level (run e.g. `DSV3_ISA=avx2 dsv3_unit_tests` to test the defaults).
+  if (const char* env = std::getenv("DSV3_ISA")) {
+    Isa want;
+    if (parse_isa(env, &want)) EXPECT_EQ(active_isa(), want < cpu_isa() ? want : cpu_isa());
+  }
   std::printf("cpu_isa=%s active=%s\n", isa_name(cpu_isa()), matmul_isa());
 }
 
