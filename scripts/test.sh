@@ -16,7 +16,7 @@ echo "== ctest (Release)"
 
 if [ "${DSV3_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (ASan+UBSan)"
-  cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSV3_SANITIZE=ON \
+  cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=None -DDSV3_SANITIZE=ON \
     -DDSV3_BUILD_BENCH=OFF >/dev/null
   cmake --build "$root/build-sanitize" -j"$jobs" --target dsv3_unit_tests dsv3
   echo "== ctest (ASan+UBSan, unit tests)"
