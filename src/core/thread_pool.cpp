@@ -1,19 +1,33 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DSV3_PAUSE() _mm_pause()
+#else
+#define DSV3_PAUSE() std::this_thread::yield()
+#endif
 
 namespace dsv3 {
 
 namespace {
 thread_local bool t_inside_pool = false;
 int g_requested_threads = 0;
+constexpr int64_t kSpinMicros = 200;
 
 std::pair<int64_t, int64_t> part(int64_t n, int64_t grain, int parts, int i) {
   int64_t chunks = (n + grain - 1) / grain;
   int64_t lo = chunks * i / parts, hi = chunks * (i + 1) / parts;
   return {std::min(n, lo * grain), std::min(n, hi * grain)};
+}
+
+int64_t now_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 }  // namespace
 
@@ -24,7 +38,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   start_cv_.notify_all();
   for (auto& w : workers_) w.join();
@@ -34,24 +48,32 @@ void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   t_inside_pool = true;
   for (;;) {
-    std::unique_lock<std::mutex> lk(mu_);
-    start_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
+    // Spin briefly for the next job, then sleep until one arrives.
+    const int64_t spin_until = now_micros() + kSpinMicros;
+    int polls = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load(std::memory_order_relaxed)) {
+      DSV3_PAUSE();
+      if ((++polls & 63) == 0 && now_micros() > spin_until) {
+        std::unique_lock<std::mutex> lk(mu_);
+        sleeping_.fetch_add(1);  // seq_cst: pairs with the caller's bump-then-check
+        start_cv_.wait(lk, [&] { return generation_.load() != seen || stop_.load(); });
+        sleeping_.fetch_sub(1);
+        break;
+      }
+    }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
     const auto* fn = job_;
     auto [b, e] = part(job_n_, job_grain_, size(), index);
-    lk.unlock();
-    std::exception_ptr err;
     if (b < e) {
       try {
         (*fn)(b, e);
       } catch (...) {
-        err = std::current_exception();
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!error_) error_ = std::current_exception();
       }
     }
-    lk.lock();
-    if (err && !error_) error_ = err;
-    if (--pending_ == 0) done_cv_.notify_one();
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -62,16 +84,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
-  {
+  job_ = &fn;
+  job_n_ = n;
+  job_grain_ = grain;
+  error_ = nullptr;
+  pending_.store(int(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: publishes the job, then we look for sleepers
+  if (sleeping_.load() > 0) {
     std::lock_guard<std::mutex> lk(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_grain_ = grain;
-    pending_ = int(workers_.size());
-    error_ = nullptr;
-    ++generation_;
+    start_cv_.notify_all();
   }
-  start_cv_.notify_all();
   std::exception_ptr err;
   auto [b, e] = part(n, grain, size(), 0);
   t_inside_pool = true;
@@ -81,11 +103,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     err = std::current_exception();
   }
   t_inside_pool = false;
-  std::unique_lock<std::mutex> lk(mu_);
-  done_cv_.wait(lk, [&] { return pending_ == 0; });
-  if (!err) err = error_;
+  for (int polls = 0; pending_.load(std::memory_order_acquire) != 0; ++polls) {
+    if (polls < 4096) DSV3_PAUSE();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
-  lk.unlock();
+  if (!err) {
+    std::lock_guard<std::mutex> lk(mu_);
+    err = error_;
+  }
   if (err) std::rethrow_exception(err);
 }
 
