@@ -28,8 +28,7 @@ void run(const LogitsArgs& a) {
   MlaPath path = a.path == "absorbed" ? MlaPath::kAbsorbed : MlaPath::kNaive;
   DSV3_CHECK(a.path == "naive" || a.path == "absorbed", "--attention must be naive or absorbed");
   ContiguousLatentCache cache(model->cache_layers(), model->cache_width(), T);
-  std::vector<LatentRows> rows;
-  for (int64_t l = 0; l < model->cache_layers(); ++l) rows.push_back(cache.layer(l));
+  const std::vector<LatentRows> rows = cache.layers();
   std::vector<float> hidden(size_t(T * D)), logits(size_t(T * V));
   model->forward(ids.data(), T, 0, rows, hidden.data(), path);
   model->logits(hidden.data(), T, logits.data());

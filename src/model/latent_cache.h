@@ -22,6 +22,12 @@ class ContiguousLatentCache {
  public:
   ContiguousLatentCache(int64_t layers, int64_t width, int64_t capacity);
   LatentRows layer(int64_t l) const { return {&block_ptrs_[size_t(l)], capacity_, width_}; }
+  // layer(l) for every layer, as Model::forward takes them.
+  std::vector<LatentRows> layers() const {
+    std::vector<LatentRows> v;
+    for (size_t l = 0; l < block_ptrs_.size(); ++l) v.push_back(layer(int64_t(l)));
+    return v;
+  }
   int64_t capacity() const { return capacity_; }
   int64_t width() const { return width_; }
   size_t bytes() const { return storage_.size() * sizeof(float); }

@@ -19,8 +19,7 @@ GenerateResult generate(const Model& m, const GenerateRequest& req, const std::f
   DSV3_CHECK(req.max_new_tokens >= 0, "the number of tokens to generate must be >= 0");
   const int64_t capacity = std::min(ctx, T + std::max<int64_t>(req.max_new_tokens, 1));
   ContiguousLatentCache cache(m.cache_layers(), m.cache_width(), capacity);
-  std::vector<LatentRows> rows;
-  for (int64_t l = 0; l < m.cache_layers(); ++l) rows.push_back(cache.layer(l));
+  const std::vector<LatentRows> rows = cache.layers();
 
   const int64_t D = m.hidden_size(), V = m.vocab_size();
   std::vector<float> hidden(size_t(T * D)), logits(static_cast<size_t>(V));

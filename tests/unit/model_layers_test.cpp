@@ -334,8 +334,7 @@ TEST(ModelLayers, MtpMatchesReference) {
     const int64_t n = h.dim(0), D = p.cfg().hidden_size, V = p.cfg().vocab_size;
     for (MlaPath path : {MlaPath::kNaive, MlaPath::kAbsorbed}) {
       ContiguousLatentCache cache(p.model->cache_layers(), p.model->cache_width(), n);
-      std::vector<LatentRows> rows;
-      for (int64_t l = 0; l < p.model->cache_layers(); ++l) rows.push_back(cache.layer(l));
+      const std::vector<LatentRows> rows = cache.layers();
       std::vector<float> hidden(size_t(n * D)), logits(size_t(n * V));
       p.model->mtp_forward(1, h.f32.data(), next.i32.data(), n, 0, rows, hidden.data(), logits.data(), path);
       expect_close(p, std::string("mtp1 block out ") + path_name(path), p.npy("mtp_hidden"), hidden);
@@ -353,8 +352,7 @@ TEST(ModelLayers, ForwardMatchesReference) {
     const int64_t T = ids.numel(), D = p.cfg().hidden_size, V = p.cfg().vocab_size;
     for (MlaPath path : {MlaPath::kNaive, MlaPath::kAbsorbed}) {
       ContiguousLatentCache cache(p.model->cache_layers(), p.model->cache_width(), T);
-      std::vector<LatentRows> rows;
-      for (int64_t l = 0; l < p.model->cache_layers(); ++l) rows.push_back(cache.layer(l));
+      const std::vector<LatentRows> rows = cache.layers();
       std::vector<float> hidden(size_t(T * D)), logits(size_t(T * V));
       p.model->forward(ids.i32.data(), T, 0, rows, hidden.data(), path);
       p.model->logits(hidden.data(), T, logits.data());

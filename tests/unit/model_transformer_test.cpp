@@ -18,9 +18,8 @@ namespace {
 struct CacheRun {
   std::unique_ptr<ContiguousLatentCache> cache;
   std::vector<LatentRows> rows;
-  CacheRun(const Model& m, int64_t cap) : cache(std::make_unique<ContiguousLatentCache>(m.cache_layers(), m.cache_width(), cap)) {
-    for (int64_t l = 0; l < m.cache_layers(); ++l) rows.push_back(cache->layer(l));
-  }
+  CacheRun(const Model& m, int64_t cap)
+      : cache(std::make_unique<ContiguousLatentCache>(m.cache_layers(), m.cache_width(), cap)), rows(cache->layers()) {}
 };
 
 std::vector<float> full_logits(const Model& m, const std::vector<int32_t>& ids, MlaPath path,
