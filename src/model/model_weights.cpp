@@ -1,5 +1,7 @@
 #include "model/model_weights.h"
 
+#include <cstdio>
+
 #include "core/error.h"
 #include "model/weight_registry.h"
 
@@ -136,6 +138,13 @@ std::unique_ptr<ModelWeights> load_model_weights(const Checkpoint& ckpt, const M
   for (int64_t k = 1; k <= cfg.num_nextn_predict_layers; ++k) {
     const int64_t l = cfg.num_hidden_layers + k - 1;
     const std::string p = layer_prefix(l);
+    // Re-exported checkpoints often drop the MTP layers while keeping the config field: run
+    // without MTP then (a partial MTP layer is still an error, naming the missing tensor).
+    if (!ld.has(p + "eh_proj.weight") && !ld.has(p + "enorm.weight") && !ld.has(p + "hnorm.weight")) {
+      std::fprintf(stderr, "dsv3: warning: config declares %lld MTP module(s) but %s has no tensors for layer %lld; MTP disabled\n",
+                   (long long)cfg.num_nextn_predict_layers, ckpt.dir().c_str(), (long long)l);
+      break;
+    }
     MtpWeights m;
     // Published checkpoints repeat the shared embedding and head inside the MTP layer;
     // exports that drop them share the main model's.

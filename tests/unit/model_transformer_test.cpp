@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "format/safetensors.h"
 #include "model/presets.h"
@@ -169,6 +170,43 @@ TEST(Fp8Model, MatchesDequantisedTwin) {
   EXPECT_LT(rel_diff(b, a), 1e-5);
   std::filesystem::remove_all(q);
   std::filesystem::remove_all(f);
+}
+
+}  // namespace
+}  // namespace dsv3
+
+namespace dsv3 {
+namespace {
+
+// A checkpoint whose config declares MTP but whose MTP tensors were stripped still loads.
+TEST(ModelLoad, StrippedMtpLayerDisablesMtp) {
+  const std::string d = test::make_temp_dir("nomtp");
+  ModelConfig cfg = preset_config("tiny", 1, false);
+  {
+    ModelConfig no_mtp = preset_config("tiny", 0, false);
+    write_random_checkpoint(d, no_mtp, {3});
+    write_file_atomic(d + "/config.json", model_config_to_json(cfg).dump());
+  }
+  auto m = Model::load(d);
+  EXPECT_EQ(m->num_mtp(), 0);
+  EXPECT_EQ(m->cache_layers(), cfg.num_hidden_layers);
+  std::filesystem::remove_all(d);
+}
+
+TEST(ModelLoad, MissingTensorIsNamed) {
+  const std::string d = test::make_temp_dir("missing");
+  write_random_checkpoint(d, preset_config("tiny", 0, false), {3});
+  // Drop one tensor from the index: the error must name it.
+  auto idx = nlohmann::json::parse(std::ifstream(d + "/model.safetensors.index.json"));
+  idx["weight_map"].erase("model.layers.1.self_attn.kv_b_proj.weight");
+  write_file_atomic(d + "/model.safetensors.index.json", idx.dump());
+  try {
+    Model::load(d);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.1.self_attn.kv_b_proj.weight"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(d);
 }
 
 }  // namespace
