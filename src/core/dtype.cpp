@@ -87,22 +87,23 @@ uint16_t f32_to_f16(float f) {
 
 uint8_t f32_to_fp8e4m3(float f) {
   if (std::isnan(f)) return 0x7f;
-  uint8_t sign = std::signbit(f) ? 0x80 : 0;
-  float a = std::fabs(f);
-  if (a >= 448.0f) return sign | 0x7e;
-  // Search the 127 non-negative finite codes: the table is monotone in the code.
-  int lo = 0, hi = 126;
-  while (lo < hi) {
-    int mid = (lo + hi + 1) / 2;
-    if (kFp8E4m3ToF32.v[mid] <= a) lo = mid;
-    else hi = mid - 1;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7e;  // saturate (no infinities in e4m3fn)
+  if (a < 0.015625f) {
+    // Subnormal range (below 2^-6): multiples of 2^-9; nearbyint rounds half to even, and
+    // a result of 8 is exactly the smallest normal code 0x08.
+    return sign | uint8_t(std::nearbyint(a * 512.0f));
   }
-  int best = lo;
-  if (lo < 126) {
-    float dlo = a - kFp8E4m3ToF32.v[lo], dhi = kFp8E4m3ToF32.v[lo + 1] - a;
-    if (dhi < dlo || (dhi == dlo && (lo & 1))) best = lo + 1;  // ties to even code
-  }
-  return sign | uint8_t(best);
+  // Normal: keep 3 mantissa bits with round-to-nearest-even on the f32 bit pattern; a carry
+  // out of the mantissa bumps the exponent, which is what rounding up to it means.
+  uint32_t bits;
+  std::memcpy(&bits, &a, 4);
+  bits += 0x7ffffu + ((bits >> 20) & 1u);
+  const int exp = int(bits >> 23) - 127 + 7;
+  const uint32_t mant = (bits >> 20) & 7u;
+  if (exp > 15 || (exp == 15 && mant == 7)) return sign | 0x7e;
+  return sign | uint8_t((uint32_t(exp) << 3) | mant);
 }
 
 }  // namespace dsv3
