@@ -1,0 +1,133 @@
+// dsv3 bench --model DIR [-p 512[,128...]] [-n 128[,...]] [-t THREADS] [-r REPETITIONS] [--json]
+// Prefill (pp) and decode (tg) speed like llama-bench, plus the weight bytes one decoded token
+// reads and the bandwidth that implies. Text output is a Markdown table; --json prints a JSON
+// array with one object per test. Measurement logic: runtime/bench_runner.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "runtime/bench_runner.h"
+
+#include <nlohmann/json.hpp>
+
+namespace dsv3::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  std::vector<int64_t> prompts{512}, gens{128};
+  int threads = 0, repetitions = 5;
+  int64_t tg_prompt = 8;
+  uint64_t seed = 42;
+  bool json = false;
+};
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string human_params(int64_t n) {
+  if (n >= 1000000000) return fmt("%.2f B", double(n) / 1e9);
+  if (n >= 1000000) return fmt("%.2f M", double(n) / 1e6);
+  return fmt("%.2f K", double(n) / 1e3);
+}
+
+std::string model_label(const Model& m) {
+  std::string dir = m.dir();
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string base = std::filesystem::path(dir).filename().string();
+  // The dtype of the linear weights (FP8 or bf16 release), as llama-bench names the type.
+  const DType dt = m.weights().layers.empty() ? m.weights().lm_head.dtype : m.weights().layers[0].attn.kv_a.dtype;
+  return (base.empty() ? dir : base) + " " + std::string(dtype_name(dt));
+}
+
+void run(const BenchArgs& a) {
+  DSV3_CHECK(a.threads >= 0, "-t must be >= 1 (0: the default), got ", a.threads);
+  DSV3_CHECK(a.repetitions >= 1, "-r must be >= 1, got ", a.repetitions);
+  // -t wins over DSV3_THREADS: the pool reads the variable when it is first created, which is
+  // after this point, so set both the variable and the requested size.
+  if (a.threads > 0) {
+    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
+    ThreadPool::set_global_threads(a.threads);
+  }
+  auto model = Model::load(a.model);
+  const int threads = ThreadPool::global().size();
+  BenchOptions opt;
+  opt.prompt_lengths = a.prompts;
+  opt.gen_lengths = a.gens;
+  opt.repetitions = a.repetitions;
+  opt.tg_prompt_tokens = a.tg_prompt;
+  opt.seed = a.seed;
+  const std::vector<BenchResult> results = run_bench(*model, opt);
+  const int64_t bytes_per_token = decode_weight_bytes_per_token(*model);
+  const ModelSize size = model_size(*model);
+  const std::string label = model_label(*model), isa = matmul_isa();
+
+  if (a.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const BenchResult& r : results) {
+      nlohmann::json j = {
+          {"model", label},
+          {"model_dir", model->dir()},
+          {"model_size_bytes", size.bytes},
+          {"model_params", size.params},
+          {"isa", isa},
+          {"threads", threads},
+          {"test", r.test},
+          {"n_prompt", r.n_prompt},
+          {"n_gen", r.n_gen},
+          {r.is_prompt ? "pp_tokens_per_s" : "tg_tokens_per_s", r.mean_tokens_per_s},
+          {"stddev", r.stddev_tokens_per_s},
+          {"repetitions", int64_t(r.seconds.size())},
+          {"samples_tokens_per_s", r.tokens_per_s},
+          {"samples_seconds", r.seconds},
+          {"bytes_per_token", bytes_per_token},
+      };
+      if (!r.is_prompt) j["gb_per_s"] = double(bytes_per_token) * r.mean_tokens_per_s / 1e9;
+      arr.push_back(j);
+    }
+    std::cout << arr.dump(2) << "\n";
+    return;
+  }
+  std::cout << "| model | size | params | isa | threads | test | t/s | GB/s |\n"
+            << "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n";
+  for (const BenchResult& r : results) {
+    std::cout << "| " << label << " | " << fmt("%.2f GiB", double(size.bytes) / (1024.0 * 1024 * 1024)) << " | "
+              << human_params(size.params) << " | " << isa << " | " << threads << " | " << r.test << " | "
+              << fmt("%.2f", r.mean_tokens_per_s) << " ± " << fmt("%.2f", r.stddev_tokens_per_s) << " | "
+              << (r.is_prompt ? std::string() : fmt("%.2f", double(bytes_per_token) * r.mean_tokens_per_s / 1e9))
+              << " |\n";
+  }
+  std::cout << "\nweights read per decoded token: " << fmt("%.1f MB", double(bytes_per_token) / 1e6)
+            << " (stored dtype, no embedding, no MTP); tg runs decode after a " << a.tg_prompt
+            << "-token prompt; " << a.repetitions << " repetitions after 1 warm-up\n";
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Prefill and decode speed (llama-bench style)");
+  auto a = std::make_shared<BenchArgs>();
+  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("-p,--n-prompt", a->prompts, "Prompt lengths to prefill, comma-separated (default 512)")
+      ->delimiter(',');
+  cmd->add_option("-n,--n-gen", a->gens, "Token counts to decode, comma-separated (default 128)")->delimiter(',');
+  cmd->add_option("-t,--threads", a->threads, "Threads (overrides DSV3_THREADS; default: DSV3_THREADS or all cores)");
+  cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs per test (default 5)");
+  cmd->add_option("--tg-prompt", a->tg_prompt, "Prompt tokens prefilled before each tg run (default 8)");
+  cmd->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
+  cmd->add_flag("--json", a->json, "Print a JSON array, one object per test");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace dsv3::cli
