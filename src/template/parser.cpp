@@ -1,0 +1,896 @@
+// Lexer and recursive-descent parser for the Jinja subset. The lexer applies whitespace
+// control exactly as jinja2's lexer does with trim_blocks=True, lstrip_blocks=True and
+// keep_trailing_newline=False; the expression grammar follows jinja2's parser (precedence
+// from lowest: `x if c else y`, or, and, not, comparisons/in, + -, ~, * / // %, **, unary
+// - +, then postfix . [] () and filters | / tests `is`).
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "template/ast.h"
+
+namespace dsv3::tmpl {
+
+namespace {
+
+enum class Tok { kText, kVarBegin, kVarEnd, kBlockBegin, kBlockEnd, kName, kString, kInt, kFloat, kOp, kEof };
+
+struct Token {
+  Tok type;
+  std::string text;  // text data, name, decoded string, operator, number spelling
+  int line, col;
+};
+
+[[noreturn]] void syntax_error(int line, int col, const std::string& msg) {
+  fail("chat template syntax error at line ", line, ", column ", col, ": ", msg);
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// Decodes a Python string literal body (jinja2 uses the "unicode-escape" codec).
+std::string decode_escapes(const std::string& raw, int line, int col) {
+  std::string out;
+  auto put_cp = [&](uint32_t cp) {
+    if (cp < 0x80) {
+      out += char(cp);
+    } else if (cp < 0x800) {
+      out += char(0xC0 | (cp >> 6));
+      out += char(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += char(0xE0 | (cp >> 12));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    } else {
+      out += char(0xF0 | (cp >> 18));
+      out += char(0x80 | ((cp >> 12) & 0x3F));
+      out += char(0x80 | ((cp >> 6) & 0x3F));
+      out += char(0x80 | (cp & 0x3F));
+    }
+  };
+  for (size_t p = 0; p < raw.size(); ++p) {
+    if (raw[p] != '\\' || p + 1 >= raw.size()) {
+      out += raw[p];
+      continue;
+    }
+    const char c = raw[++p];
+    auto hex = [&](size_t n) {
+      if (p + n >= raw.size()) syntax_error(line, col, "truncated escape in string");
+      uint32_t v = 0;
+      for (size_t k = 1; k <= n; ++k) {
+        const char h = raw[p + k];
+        if (!std::isxdigit(static_cast<unsigned char>(h))) syntax_error(line, col, "bad escape in string");
+        v = v * 16 + uint32_t(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+      }
+      p += n;
+      return v;
+    };
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case '\\': out += '\\'; break;
+      case '\'': out += '\''; break;
+      case '"': out += '"'; break;
+      case 'a': out += '\a'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'v': out += '\v'; break;
+      case '0': out += '\0'; break;
+      case '\n': break;
+      case 'x': put_cp(hex(2)); break;
+      case 'u': put_cp(hex(4)); break;
+      case 'U': put_cp(hex(8)); break;
+      default: out += '\\'; out += c;
+    }
+  }
+  return out;
+}
+
+class Lexer {
+ public:
+  explicit Lexer(std::string src) : src_(std::move(src)) {}
+
+  std::vector<Token> run() {
+    bool line_starting = true;  // the previous tag ended a line (or we are at the start)
+    bool strip_next = false;    // the previous tag ended with '-': drop leading whitespace
+    while (pos_ < src_.size()) {
+      size_t q = pos_;
+      char kind = 0;
+      while ((q = src_.find('{', q)) != std::string::npos) {
+        if (q + 1 < src_.size() && (src_[q + 1] == '{' || src_[q + 1] == '%' || src_[q + 1] == '#')) {
+          kind = src_[q + 1];
+          break;
+        }
+        ++q;
+      }
+      if (q == std::string::npos) q = src_.size();
+      std::string text = src_.substr(pos_, q - pos_);
+      const int text_line = line_, text_col = col_;
+      advance_to(q);
+      if (strip_next) {
+        size_t k = 0;
+        while (k < text.size() && is_space(text[k])) ++k;
+        text.erase(0, k);
+        strip_next = false;
+      }
+      if (kind) {
+        const char sign = q + 2 < src_.size() ? src_[q + 2] : 0;
+        if (sign == '-') {
+          size_t k = text.size();
+          while (k > 0 && is_space(text[k - 1])) --k;
+          text.resize(k);
+        } else if (sign != '+' && kind != '{') {
+          const size_t l_pos = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+          if (l_pos > 0 || line_starting) {
+            bool only_ws = true;
+            for (size_t k = l_pos; k < text.size(); ++k)
+              if (text[k] != ' ' && text[k] != '\t') only_ws = false;
+            if (only_ws) text.resize(l_pos);
+          }
+        }
+      }
+      if (!text.empty()) out_.push_back({Tok::kText, text, text_line, text_col});
+      if (!kind) break;
+      const bool had_sign = q + 2 < src_.size() && (src_[q + 2] == '-' || src_[q + 2] == '+');
+      const int tag_line = line_, tag_col = col_;
+      advance_to(q + 2 + (had_sign ? 1 : 0));
+      if (kind == '#') {
+        const size_t e = src_.find("#}", pos_);
+        if (e == std::string::npos) syntax_error(tag_line, tag_col, "unclosed comment (missing '#}')");
+        const bool minus = e > pos_ && src_[e - 1] == '-';
+        const bool plus = e > pos_ && src_[e - 1] == '+';
+        advance_to(e + 2);
+        finish_tag(minus, plus, strip_next, line_starting);
+        continue;
+      }
+      out_.push_back({kind == '{' ? Tok::kVarBegin : Tok::kBlockBegin, "", tag_line, tag_col});
+      lex_tag(kind == '{', tag_line, tag_col, strip_next, line_starting);
+      if (kind == '%') maybe_raw(strip_next, line_starting);
+    }
+    out_.push_back({Tok::kEof, "", line_, col_});
+    return std::move(out_);
+  }
+
+ private:
+  void advance_to(size_t q) {
+    for (; pos_ < q; ++pos_) {
+      if (src_[pos_] == '\n') {
+        ++line_;
+        col_ = 1;
+      } else if ((static_cast<unsigned char>(src_[pos_]) & 0xC0) != 0x80) {
+        ++col_;
+      }
+    }
+  }
+
+  // After a block/comment end: '-' strips following whitespace, otherwise trim_blocks
+  // removes one newline unless '+' asked to keep it.
+  void finish_tag(bool minus, bool plus, bool& strip_next, bool& line_starting) {
+    line_starting = false;
+    if (minus) {
+      strip_next = true;
+    } else if (!plus && pos_ < src_.size() && src_[pos_] == '\n') {
+      advance_to(pos_ + 1);
+      line_starting = true;
+    }
+  }
+
+  void lex_tag(bool is_var, int start_line, int start_col, bool& strip_next, bool& line_starting) {
+    int depth = 0;
+    for (;;) {
+      while (pos_ < src_.size() && is_space(src_[pos_])) advance_to(pos_ + 1);
+      if (pos_ >= src_.size()) syntax_error(start_line, start_col, is_var ? "unclosed '{{' (missing '}}')" : "unclosed '{%' (missing '%}')");
+      const std::string_view rest(src_.data() + pos_, src_.size() - pos_);
+      if (depth == 0) {
+        const char* end = is_var ? "}}" : "%}";
+        for (const char* prefix : {"-", "+", ""}) {
+          const std::string e = std::string(prefix) + end;
+          if (rest.substr(0, e.size()) == e && !(is_var && prefix[0] == '+')) {
+            out_.push_back({is_var ? Tok::kVarEnd : Tok::kBlockEnd, "", line_, col_});
+            advance_to(pos_ + e.size());
+            if (is_var) {
+              line_starting = false;
+              if (prefix[0] == '-') strip_next = true;
+            } else {
+              finish_tag(prefix[0] == '-', prefix[0] == '+', strip_next, line_starting);
+            }
+            return;
+          }
+        }
+      }
+      const char c = src_[pos_];
+      const int l = line_, cl = col_;
+      if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+        size_t e = pos_;
+        while (e < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        out_.push_back({Tok::kName, src_.substr(pos_, e - pos_), l, cl});
+        advance_to(e);
+      } else if (std::isdigit(static_cast<unsigned char>(c))) {
+        size_t e = pos_;
+        bool is_float = false;
+        while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+          is_float = true;
+          ++e;
+          while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        }
+        if (e < src_.size() && (src_[e] == 'e' || src_[e] == 'E')) {
+          size_t f = e + 1;
+          if (f < src_.size() && (src_[f] == '+' || src_[f] == '-')) ++f;
+          if (f < src_.size() && std::isdigit(static_cast<unsigned char>(src_[f]))) {
+            is_float = true;
+            e = f;
+            while (e < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e]))) ++e;
+          }
+        }
+        std::string num = src_.substr(pos_, e - pos_);
+        std::erase(num, '_');
+        out_.push_back({is_float ? Tok::kFloat : Tok::kInt, num, l, cl});
+        advance_to(e);
+      } else if (c == '\'' || c == '"') {
+        size_t e = pos_ + 1;
+        while (e < src_.size() && src_[e] != c) e += src_[e] == '\\' ? 2 : 1;
+        if (e >= src_.size()) syntax_error(l, cl, "unterminated string literal");
+        out_.push_back({Tok::kString, decode_escapes(src_.substr(pos_ + 1, e - pos_ - 1), l, cl), l, cl});
+        advance_to(e + 1);
+      } else {
+        static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[", "]",
+                                           "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
+        const char* found = nullptr;
+        for (const char* op : kOps)
+          if (rest.substr(0, std::char_traits<char>::length(op)) == op) {
+            found = op;
+            break;
+          }
+        if (!found) syntax_error(l, cl, std::string("unexpected character '") + c + "'");
+        const std::string op = found;
+        if (op == "(" || op == "[" || op == "{") ++depth;
+        if (op == ")" || op == "]" || op == "}") {
+          if (depth == 0) syntax_error(l, cl, "unexpected '" + op + "'");
+          --depth;
+        }
+        out_.push_back({Tok::kOp, op, l, cl});
+        advance_to(pos_ + op.size());
+      }
+    }
+  }
+
+  // {% raw %}...{% endraw %}: everything between is text.
+  void maybe_raw(bool& strip_next, bool& line_starting) {
+    const size_t n = out_.size();
+    if (n < 3 || out_[n - 3].type != Tok::kBlockBegin || out_[n - 2].type != Tok::kName || out_[n - 2].text != "raw") return;
+    const int l = out_[n - 3].line, c = out_[n - 3].col;
+    out_.resize(n - 3);
+    size_t search = pos_;
+    for (;;) {
+      const size_t b = src_.find("{%", search);
+      if (b == std::string::npos) syntax_error(l, c, "missing '{% endraw %}'");
+      size_t p = b + 2;
+      const bool minus_open = p < src_.size() && src_[p] == '-';
+      if (minus_open || (p < src_.size() && src_[p] == '+')) ++p;
+      while (p < src_.size() && is_space(src_[p])) ++p;
+      if (src_.compare(p, 6, "endraw") != 0) {
+        search = b + 2;
+        continue;
+      }
+      p += 6;
+      while (p < src_.size() && is_space(src_[p])) ++p;
+      const bool minus_close = p < src_.size() && src_[p] == '-';
+      const bool plus_close = p < src_.size() && src_[p] == '+';
+      if (minus_close || plus_close) ++p;
+      if (src_.compare(p, 2, "%}") != 0) syntax_error(l, c, "bad '{% endraw %}'");
+      std::string text = src_.substr(pos_, b - pos_);
+      if (strip_next) {
+        size_t k = 0;
+        while (k < text.size() && is_space(text[k])) ++k;
+        text.erase(0, k);
+        strip_next = false;
+      }
+      if (minus_open) {
+        size_t k = text.size();
+        while (k > 0 && is_space(text[k - 1])) --k;
+        text.resize(k);
+      }
+      if (!text.empty()) out_.push_back({Tok::kText, text, l, c});
+      advance_to(p + 2);
+      finish_tag(minus_close, plus_close, strip_next, line_starting);
+      return;
+    }
+  }
+
+  std::string src_;
+  size_t pos_ = 0;
+  int line_ = 1, col_ = 1;
+  std::vector<Token> out_;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::vector<Token> toks) : t_(std::move(toks)) {}
+
+  Body parse_all() {
+    Body body = parse_body({});
+    if (cur().type != Tok::kEof) error("unexpected '" + cur().text + "'");
+    return body;
+  }
+
+ private:
+  const Token& cur() const { return t_[p_]; }
+  const Token& peek(size_t k = 1) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
+  [[noreturn]] void error(const std::string& msg) const { syntax_error(cur().line, cur().col, msg); }
+  bool is_op(const char* op) const { return cur().type == Tok::kOp && cur().text == op; }
+  bool is_name(const char* n) const { return cur().type == Tok::kName && cur().text == n; }
+  void expect_op(const char* op) {
+    if (!is_op(op)) error(std::string("expected '") + op + "', got " + describe(cur()));
+    ++p_;
+  }
+  std::string expect_name() {
+    if (cur().type != Tok::kName) error("expected a name, got " + describe(cur()));
+    return t_[p_++].text;
+  }
+  void expect_block_end() {
+    if (cur().type != Tok::kBlockEnd) error("expected end of statement '%}', got " + describe(cur()));
+    ++p_;
+  }
+  static std::string describe(const Token& t) {
+    switch (t.type) {
+      case Tok::kEof: return "end of template";
+      case Tok::kBlockEnd: return "'%}'";
+      case Tok::kVarEnd: return "'}}'";
+      case Tok::kString: return "a string";
+      case Tok::kText: return "template text";
+      default: return "'" + t.text + "'";
+    }
+  }
+
+  // Parses nodes until a block tag whose name is in `stops` (left unconsumed: the caller
+  // sees BLOCK_BEGIN name) or the end of input.
+  Body parse_body(const std::vector<std::string>& stops) {
+    Body body;
+    for (;;) {
+      const Token& t = cur();
+      if (t.type == Tok::kEof) {
+        if (!stops.empty()) error("unexpected end of template, expected '{% " + stops.back() + " %}'");
+        return body;
+      }
+      if (t.type == Tok::kText) {
+        auto n = node(Node::Type::kText, t);
+        n->text = t.text;
+        body.push_back(std::move(n));
+        ++p_;
+      } else if (t.type == Tok::kVarBegin) {
+        auto n = node(Node::Type::kOutput, t);
+        ++p_;
+        n->expr = parse_expr();
+        if (cur().type != Tok::kVarEnd) error("expected end of print statement '}}', got " + describe(cur()));
+        ++p_;
+        body.push_back(std::move(n));
+      } else if (t.type == Tok::kBlockBegin) {
+        const Token& name = peek();
+        if (name.type != Tok::kName) {
+          ++p_;
+          error("expected a statement name, got " + describe(cur()));
+        }
+        for (const auto& s : stops)
+          if (name.text == s) return body;
+        static const char* const kClosers[] = {"endif", "elif", "else", "endfor", "endset", "endmacro", "endgeneration", "endraw"};
+        for (const char* closer : kClosers)
+          if (name.text == closer) {
+            ++p_;
+            error("unexpected '{% " + name.text + " %}'" + (stops.empty() ? std::string() : ", expected '{% " + stops.back() + " %}'"));
+          }
+        body.push_back(parse_statement());
+      } else {
+        error("unexpected " + describe(t));
+      }
+    }
+  }
+
+  std::unique_ptr<Node> node(Node::Type type, const Token& at) {
+    auto n = std::make_unique<Node>();
+    n->type = type;
+    n->line = at.line;
+    n->col = at.col;
+    return n;
+  }
+
+  void expect_tag(const char* name) {
+    if (cur().type != Tok::kBlockBegin || peek().text != name) error(std::string("expected '{% ") + name + " %}'");
+    p_ += 2;
+  }
+
+  std::unique_ptr<Node> parse_statement() {
+    ++p_;  // BLOCK_BEGIN
+    const Token& kw = cur();
+    const std::string name = kw.text;
+    ++p_;
+    if (name == "if") {
+      auto n = node(Node::Type::kIf, kw);
+      ExprPtr cond = parse_expr();
+      expect_block_end();
+      for (;;) {
+        Body b = parse_body({"elif", "else", "endif"});
+        n->branches.emplace_back(std::move(cond), std::move(b));
+        const std::string next = peek().text;
+        p_ += 2;
+        if (next == "elif") {
+          cond = parse_expr();
+          expect_block_end();
+          continue;
+        }
+        if (next == "else") {
+          expect_block_end();
+          n->else_body = parse_body({"endif"});
+          expect_tag("endif");
+        }
+        expect_block_end();
+        return n;
+      }
+    }
+    if (name == "for") {
+      auto n = node(Node::Type::kFor, kw);
+      n->targets.push_back(expect_name());
+      while (is_op(",")) {
+        ++p_;
+        n->targets.push_back(expect_name());
+      }
+      if (!is_name("in")) error("expected 'in' in for loop, got " + describe(cur()));
+      ++p_;
+      n->expr = parse_ternary(false);
+      if (is_name("if")) {
+        ++p_;
+        n->filter = parse_ternary(true);
+      }
+      if (is_name("recursive")) error("recursive for loops are not supported");
+      expect_block_end();
+      n->body = parse_body({"else", "endfor"});
+      if (peek().text == "else") {
+        p_ += 2;
+        expect_block_end();
+        n->else_body = parse_body({"endfor"});
+      }
+      expect_tag("endfor");
+      expect_block_end();
+      return n;
+    }
+    if (name == "set") {
+      auto n = node(Node::Type::kSet, kw);
+      n->targets.push_back(expect_name());
+      if (is_op(".")) {
+        ++p_;
+        n->attr = expect_name();
+      } else {
+        while (is_op(",")) {
+          ++p_;
+          n->targets.push_back(expect_name());
+        }
+      }
+      if (cur().type == Tok::kBlockEnd && n->attr.empty() && n->targets.size() == 1) {
+        ++p_;
+        n->type = Node::Type::kSetBlock;
+        n->body = parse_body({"endset"});
+        expect_tag("endset");
+        expect_block_end();
+        return n;
+      }
+      expect_op("=");
+      n->expr = parse_tuple_or_expr();
+      expect_block_end();
+      return n;
+    }
+    if (name == "break" || name == "continue") {
+      auto n = node(name == "break" ? Node::Type::kBreak : Node::Type::kContinue, kw);
+      expect_block_end();
+      return n;
+    }
+    if (name == "generation") {
+      auto n = node(Node::Type::kGeneration, kw);
+      expect_block_end();
+      n->body = parse_body({"endgeneration"});
+      expect_tag("endgeneration");
+      expect_block_end();
+      return n;
+    }
+    if (name == "macro") {
+      auto n = node(Node::Type::kMacro, kw);
+      n->text = expect_name();
+      expect_op("(");
+      while (!is_op(")")) {
+        n->targets.push_back(expect_name());
+        if (is_op("=")) {
+          ++p_;
+          n->param_defaults.push_back(parse_expr());
+        } else {
+          n->param_defaults.push_back(nullptr);
+        }
+        if (!is_op(")")) expect_op(",");
+      }
+      ++p_;
+      expect_block_end();
+      n->body = parse_body({"endmacro"});
+      expect_tag("endmacro");
+      expect_block_end();
+      return n;
+    }
+    p_ -= 1;
+    error("unknown or unsupported statement '" + name + "'");
+  }
+
+  ExprPtr make(Expr::Type type, const Token& at) {
+    auto e = std::make_unique<Expr>();
+    e->type = type;
+    e->line = at.line;
+    e->col = at.col;
+    return e;
+  }
+
+  // `a, b` at statement level (set x = a, b) builds a tuple.
+  ExprPtr parse_tuple_or_expr() {
+    const Token& at = cur();
+    ExprPtr first = parse_expr();
+    if (!is_op(",")) return first;
+    auto t = make(Expr::Type::kTuple, at);
+    t->args.push_back(std::move(first));
+    while (is_op(",")) {
+      ++p_;
+      if (cur().type == Tok::kBlockEnd) break;
+      t->args.push_back(parse_expr());
+    }
+    return t;
+  }
+
+  ExprPtr parse_expr() { return parse_ternary(true); }
+
+  ExprPtr parse_ternary(bool with_cond) {
+    ExprPtr e = parse_or();
+    while (with_cond && is_name("if")) {
+      const Token& at = cur();
+      ++p_;
+      auto c = make(Expr::Type::kCond, at);
+      c->args.push_back(std::move(e));
+      c->args.push_back(parse_or());
+      if (is_name("else")) {
+        ++p_;
+        c->args.push_back(parse_ternary(true));
+      } else {
+        c->args.push_back(nullptr);
+      }
+      e = std::move(c);
+    }
+    return e;
+  }
+
+  ExprPtr binary(const Token& at, const std::string& op, ExprPtr l, ExprPtr r) {
+    auto b = make(Expr::Type::kBinary, at);
+    b->name = op;
+    b->args.push_back(std::move(l));
+    b->args.push_back(std::move(r));
+    return b;
+  }
+
+  ExprPtr parse_or() {
+    ExprPtr e = parse_and();
+    while (is_name("or")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, "or", std::move(e), parse_and());
+    }
+    return e;
+  }
+  ExprPtr parse_and() {
+    ExprPtr e = parse_not();
+    while (is_name("and")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, "and", std::move(e), parse_not());
+    }
+    return e;
+  }
+  ExprPtr parse_not() {
+    if (is_name("not")) {
+      auto u = make(Expr::Type::kUnary, cur());
+      ++p_;
+      u->name = "not";
+      u->args.push_back(parse_not());
+      return u;
+    }
+    return parse_compare();
+  }
+  ExprPtr parse_compare() {
+    const Token& at = cur();
+    ExprPtr e = parse_math1();
+    ExprPtr cmp;
+    for (;;) {
+      std::string op;
+      if (cur().type == Tok::kOp && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
+                                     cur().text == "<=" || cur().text == ">" || cur().text == ">=")) {
+        op = cur().text;
+        ++p_;
+      } else if (is_name("in")) {
+        op = "in";
+        ++p_;
+      } else if (is_name("not") && peek().type == Tok::kName && peek().text == "in") {
+        op = "notin";
+        p_ += 2;
+      } else {
+        break;
+      }
+      if (!cmp) {
+        cmp = make(Expr::Type::kCompare, at);
+        cmp->args.push_back(std::move(e));
+      }
+      cmp->ops.push_back(op);
+      cmp->args.push_back(parse_math1());
+    }
+    return cmp ? std::move(cmp) : std::move(e);
+  }
+  ExprPtr parse_math1() {
+    ExprPtr e = parse_concat();
+    while (is_op("+") || is_op("-")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, at.text, std::move(e), parse_concat());
+    }
+    return e;
+  }
+  ExprPtr parse_concat() {
+    ExprPtr e = parse_math2();
+    while (is_op("~")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, "~", std::move(e), parse_math2());
+    }
+    return e;
+  }
+  ExprPtr parse_math2() {
+    ExprPtr e = parse_pow();
+    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, at.text, std::move(e), parse_pow());
+    }
+    return e;
+  }
+  ExprPtr parse_pow() {
+    ExprPtr e = parse_unary(true);
+    while (is_op("**")) {
+      const Token& at = cur();
+      ++p_;
+      e = binary(at, "**", std::move(e), parse_unary(true));
+    }
+    return e;
+  }
+  ExprPtr parse_unary(bool with_filter) {
+    ExprPtr e;
+    if (is_op("-") || is_op("+")) {
+      e = make(Expr::Type::kUnary, cur());
+      e->name = cur().text;
+      ++p_;
+      e->args.push_back(parse_unary(false));
+    } else {
+      e = parse_primary();
+    }
+    e = parse_postfix(std::move(e));
+    if (with_filter) e = parse_filter_expr(std::move(e));
+    return e;
+  }
+
+  ExprPtr parse_primary() {
+    const Token& t = cur();
+    switch (t.type) {
+      case Tok::kName: {
+        ++p_;
+        auto e = make(Expr::Type::kLiteral, t);
+        if (t.text == "true" || t.text == "True") e->literal = Value::boolean(true);
+        else if (t.text == "false" || t.text == "False") e->literal = Value::boolean(false);
+        else if (t.text == "none" || t.text == "None") e->literal = Value::none();
+        else {
+          e->type = Expr::Type::kName;
+          e->name = t.text;
+        }
+        return e;
+      }
+      case Tok::kString: {
+        std::string s;
+        while (cur().type == Tok::kString) s += t_[p_++].text;  // adjacent literals concatenate
+        auto e = make(Expr::Type::kLiteral, t);
+        e->literal = Value::string(std::move(s));
+        return e;
+      }
+      case Tok::kInt: {
+        ++p_;
+        auto e = make(Expr::Type::kLiteral, t);
+        errno = 0;
+        const long long v = std::strtoll(t.text.c_str(), nullptr, 10);
+        if (errno == ERANGE) e->literal = Value::number(std::strtod(t.text.c_str(), nullptr));
+        else e->literal = Value::integer(v);
+        return e;
+      }
+      case Tok::kFloat: {
+        ++p_;
+        auto e = make(Expr::Type::kLiteral, t);
+        e->literal = Value::number(std::strtod(t.text.c_str(), nullptr));
+        return e;
+      }
+      case Tok::kOp:
+        if (t.text == "(") {
+          ++p_;
+          if (is_op(")")) {
+            ++p_;
+            return make(Expr::Type::kTuple, t);
+          }
+          ExprPtr first = parse_expr();
+          if (is_op(")")) {
+            ++p_;
+            return first;
+          }
+          auto tup = make(Expr::Type::kTuple, t);
+          tup->args.push_back(std::move(first));
+          while (is_op(",")) {
+            ++p_;
+            if (is_op(")")) break;
+            tup->args.push_back(parse_expr());
+          }
+          expect_op(")");
+          return tup;
+        }
+        if (t.text == "[") {
+          ++p_;
+          auto l = make(Expr::Type::kList, t);
+          while (!is_op("]")) {
+            l->args.push_back(parse_expr());
+            if (!is_op("]")) expect_op(",");
+          }
+          ++p_;
+          return l;
+        }
+        if (t.text == "{") {
+          ++p_;
+          auto d = make(Expr::Type::kDict, t);
+          while (!is_op("}")) {
+            d->args.push_back(parse_expr());
+            expect_op(":");
+            d->args.push_back(parse_expr());
+            if (!is_op("}")) expect_op(",");
+          }
+          ++p_;
+          return d;
+        }
+        break;
+      default: break;
+    }
+    error("unexpected " + describe(t));
+  }
+
+  void parse_call_args(Expr& call) {
+    expect_op("(");
+    while (!is_op(")")) {
+      if (cur().type == Tok::kName && peek().type == Tok::kOp && peek().text == "=") {
+        std::string key = t_[p_].text;
+        p_ += 2;
+        call.kwargs.emplace_back(std::move(key), parse_expr());
+      } else {
+        if (!call.kwargs.empty()) error("positional argument after keyword argument");
+        call.args.push_back(parse_expr());
+      }
+      if (!is_op(")")) expect_op(",");
+    }
+    ++p_;
+  }
+
+  ExprPtr parse_postfix(ExprPtr e) {
+    for (;;) {
+      const Token& at = cur();
+      if (is_op(".")) {
+        ++p_;
+        auto g = make(Expr::Type::kGetattr, at);
+        if (cur().type == Tok::kInt) {
+          g->type = Expr::Type::kGetitem;
+          g->args.push_back(std::move(e));
+          auto idx = make(Expr::Type::kLiteral, cur());
+          idx->literal = Value::integer(std::strtoll(cur().text.c_str(), nullptr, 10));
+          ++p_;
+          g->args.push_back(std::move(idx));
+        } else {
+          g->name = expect_name();
+          g->args.push_back(std::move(e));
+        }
+        e = std::move(g);
+      } else if (is_op("[")) {
+        ++p_;
+        ExprPtr parts[3];
+        bool slice = false;
+        for (int k = 0; k < 3; ++k) {
+          if (!is_op(":") && !is_op("]")) parts[k] = parse_expr();
+          if (k < 2 && is_op(":")) {
+            slice = true;
+            ++p_;
+          } else {
+            break;
+          }
+        }
+        expect_op("]");
+        auto g = make(slice ? Expr::Type::kSlice : Expr::Type::kGetitem, at);
+        g->args.push_back(std::move(e));
+        if (!slice && !parts[0]) syntax_error(at.line, at.col, "empty subscript");
+        for (int k = 0; k < (slice ? 3 : 1); ++k) g->args.push_back(std::move(parts[k]));
+        e = std::move(g);
+      } else if (is_op("(")) {
+        auto c = make(Expr::Type::kCall, at);
+        c->args.push_back(std::move(e));
+        parse_call_args(*c);
+        e = std::move(c);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  ExprPtr parse_filter_expr(ExprPtr e) {
+    for (;;) {
+      if (is_op("|")) {
+        ++p_;
+        const Token& at = cur();
+        auto f = make(Expr::Type::kFilter, at);
+        f->name = expect_name();
+        f->args.push_back(std::move(e));
+        if (is_op("(")) parse_call_args(*f);
+        e = std::move(f);
+      } else if (is_name("is")) {
+        ++p_;
+        const Token& at = cur();
+        auto t = make(Expr::Type::kTest, at);
+        if (is_name("not")) {
+          t->negated = true;
+          ++p_;
+        }
+        t->name = expect_name();
+        t->args.push_back(std::move(e));
+        if (is_op("(")) {
+          parse_call_args(*t);
+        } else if ((cur().type == Tok::kName || cur().type == Tok::kString || cur().type == Tok::kInt ||
+                    cur().type == Tok::kFloat || is_op("(") || is_op("[") || is_op("{")) &&
+                   !is_name("else") && !is_name("or") && !is_name("and")) {
+          // `x is divisibleby 3`, `x is sameas none`: one argument without parentheses.
+          t->args.push_back(parse_postfix(parse_primary()));
+        }
+        e = std::move(t);
+      } else if (is_op("(")) {
+        auto c = make(Expr::Type::kCall, cur());
+        c->args.push_back(std::move(e));
+        parse_call_args(*c);
+        e = std::move(c);
+      } else {
+        return e;
+      }
+    }
+  }
+
+  std::vector<Token> t_;
+  size_t p_ = 0;
+};
+
+}  // namespace
+
+Body parse_template(const std::string& source) {
+  // jinja2 normalises \r\n and \r to \n and drops one trailing newline
+  // (keep_trailing_newline=False).
+  std::string src;
+  src.reserve(source.size());
+  for (size_t k = 0; k < source.size(); ++k) {
+    if (source[k] == '\r') {
+      src += '\n';
+      if (k + 1 < source.size() && source[k + 1] == '\n') ++k;
+    } else {
+      src += source[k];
+    }
+  }
+  if (!src.empty() && src.back() == '\n') src.pop_back();
+  Lexer lexer(std::move(src));
+  Parser parser(lexer.run());
+  return parser.parse_all();
+}
+
+}  // namespace dsv3::tmpl
