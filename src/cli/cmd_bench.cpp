@@ -109,8 +109,8 @@ void run(const BenchArgs& a) {
               << " |\n";
   }
   std::cout << "\nweights read per decoded token: " << fmt("%.1f MB", double(bytes_per_token) / 1e6)
-            << " (stored dtype, no embedding, no MTP); tg runs decode after a " << a.tg_prompt
-            << "-token prompt; " << a.repetitions << " repetitions after 1 warm-up\n";
+            << " (stored dtype, no embedding, no MTP); tg decodes after a prompt of " << a.tg_prompt
+            << " tokens; timed runs per test: " << a.repetitions << " (after 1 warm-up)\n";
 }
 
 }  // namespace
