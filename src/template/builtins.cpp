@@ -25,7 +25,7 @@ bool CallArgs::has(size_t idx, const char* name) const {
 namespace {
 
 [[noreturn]] void undefined_error(const Value& v) {
-  fail(v.s.empty() ? std::string("value is undefined") : v.s + " is undefined");
+  fail(v.s.empty() ? std::string("value is undefined") : v.s);
 }
 
 uint32_t decode_cp(const std::string& s, size_t a, size_t b) {
@@ -229,12 +229,12 @@ Value get_attribute(const Value& v, const std::string& path) {
     const std::string part = path.substr(p, q - p);
     if (cur.is_dict() || cur.kind == Value::Kind::kNamespace) {
       const Value* f = cur.find(part);
-      cur = f ? *f : Value::undefined("'" + part + "'");
+      cur = f ? *f : Value::undefined("'dict object' has no attribute '" + part + "'");
     } else if (cur.is_list() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
       const size_t idx = std::stoul(part);
       cur = idx < cur.list->size() ? (*cur.list)[idx] : Value::undefined();
     } else {
-      cur = Value::undefined("'" + part + "'");
+      cur = Value::undefined("'" + type_name(cur) + " object' has no attribute '" + part + "'");
     }
     p = q + 1;
   }
@@ -697,7 +697,9 @@ std::optional<Value> call_global(const std::string& name, const CallArgs& args) 
     return Value::make_list(std::move(out));
   }
   if (name == "raise_exception") {
-    throw LocatedError("chat template raised an exception: " + to_str(args.get(0, "message")));
+    std::string msg = to_str(args.get(0, "message"));
+    for (size_t p = 0; (p = msg.find('\n', p)) != std::string::npos; p += 2) msg.replace(p, 1, "\\n");
+    throw LocatedError("chat template raised an exception: " + msg);
   }
   if (name == "strftime_now") {
     const Value fmt = args.get(0, "format");

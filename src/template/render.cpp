@@ -26,7 +26,7 @@ namespace {
 enum class Flow { kNormal, kBreak, kContinue };
 
 [[noreturn]] void undefined_error(const Value& v) {
-  fail(v.s.empty() ? std::string("value is undefined") : v.s + " is undefined");
+  fail(v.s.empty() ? std::string("value is undefined") : v.s);
 }
 
 int64_t as_int(const Value& v) { return v.kind == Value::Kind::kBool ? int64_t(v.b) : v.i; }
@@ -49,7 +49,9 @@ class Interpreter {
  private:
   using Scope = std::unordered_map<std::string, Value>;
 
-  [[noreturn]] static void located(int line, int col, const std::string& msg) {
+  // Messages stay on one line: newlines from names or strings in the template are escaped.
+  [[noreturn]] static void located(int line, int col, std::string msg) {
+    for (size_t p = 0; (p = msg.find('\n', p)) != std::string::npos; p += 2) msg.replace(p, 1, "\\n");
     throw tmpl::LocatedError("chat template error at line " + std::to_string(line) + ", column " + std::to_string(col) +
                              ": " + msg);
   }
@@ -60,7 +62,7 @@ class Interpreter {
       if (f != it->end()) return f->second;
     }
     if (tmpl::is_global_function(name)) return Value::function(name);
-    return Value::undefined("'" + name + "'");
+    return Value::undefined("'" + name + "' is undefined");
   }
 
   Value* lookup_ref(const std::string& name) {
@@ -159,8 +161,8 @@ class Interpreter {
           {"length", Value::integer(len)},
           {"depth", Value::integer(1)},
           {"depth0", Value::integer(0)},
-          {"previtem", k > 0 ? items[size_t(k - 1)] : Value::undefined("'previtem'")},
-          {"nextitem", k + 1 < len ? items[size_t(k + 1)] : Value::undefined("'nextitem'")},
+          {"previtem", k > 0 ? items[size_t(k - 1)] : Value::undefined("there is no previous item")},
+          {"nextitem", k + 1 < len ? items[size_t(k + 1)] : Value::undefined("there is no next item")},
       };
       scopes_.back()["loop"] = Value::make_dict(std::move(loop));
       if (exec(n.body, out) == Flow::kBreak) break;

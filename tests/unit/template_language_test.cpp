@@ -98,7 +98,7 @@ TEST(TemplateLanguage, RuntimeErrors) {
             "chat template error at line 1, column 8: unsupported operand type(s) for +: 'str' and 'NoneType'");
   EXPECT_EQ(error_of("{{ missing.attr }}"), "chat template error at line 1, column 11: 'missing' is undefined");
   EXPECT_EQ(error_of("{{ m['content'] + 'x' }}", {{"m", json::object()}}),
-            "chat template error at line 1, column 17: 'dict object' has no attribute 'content' is undefined");
+            "chat template error at line 1, column 17: 'dict object' has no attribute 'content'");
   EXPECT_EQ(error_of("{{ 1 / 0 }}"), "chat template error at line 1, column 6: division by zero");
   EXPECT_EQ(error_of("{{ 1 < 'a' }}"),
             "chat template error at line 1, column 4: chat template: '<' not supported between instances of 'int' and 'str'");
@@ -110,7 +110,8 @@ TEST(TemplateLanguage, RuntimeErrors) {
 
 // Every error is one line, so the CLI can print it as one line.
 TEST(TemplateLanguage, ErrorsAreOneLine) {
-  for (const char* src : {"{% if %}", "{{ 'a' + none }}", "{{ raise_exception('bad') }}", "{% for %}", "{{ [1, }}"}) {
+  for (const char* src : {"{% if %}", "{{ 'a' + none }}", "{{ raise_exception('bad\\nline') }}", "{% for %}", "{{ [1, }}",
+                          "{{ {'a': 1}['x\\ny'] + 1 }}"}) {
     const std::string msg = error_of(src);
     EXPECT_FALSE(msg.empty()) << src;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
