@@ -1,5 +1,6 @@
 // dsv3 info --model DIR: architecture, parameter counts (total, active per token), dtypes,
 // latent-cache bytes per token, as one JSON object on stdout.
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -17,34 +18,28 @@ struct Counts {
   int64_t total = 0, active = 0, mtp = 0, embedding = 0;
 };
 
-// Active per token (DeepSeek-V3's "37B activated" convention): every matmul weight a token
-// passes through — attention, dense MLPs, router, K routed + shared experts, lm_head — but
-// not the embedding table (a row lookup) and not the MTP modules.
+// Active per token follows decode_share (DeepSeek-V3's "37B activated" convention): every
+// matmul weight a token passes through, K of E routed experts, not the embedding lookup and
+// not the MTP modules.
 Counts count_params(const ModelConfig& c) {
   Counts n;
-  const int64_t mtp_first_layer = c.num_hidden_layers;
+  int64_t routed = 0;
   for (const WeightSpec& s : weight_specs(c)) {
     int64_t numel = 1;
     for (int64_t d : s.shape) numel *= d;
-    const bool in_mtp = s.name.rfind("model.layers.", 0) == 0 &&
-                        std::stoll(s.name.substr(13)) >= mtp_first_layer;
-    if (in_mtp) {
+    if (s.layer >= c.num_hidden_layers) {
       n.mtp += numel;
       continue;
     }
     n.total += numel;
-    if (s.role == WeightRole::kEmbedding) {
-      n.embedding += numel;
-      continue;
+    if (s.role == WeightRole::kEmbedding) n.embedding += numel;
+    switch (decode_share(s, c)) {
+      case DecodeShare::kNone: break;
+      case DecodeShare::kAll: n.active += numel; break;
+      case DecodeShare::kRoutedExpert: routed += numel; break;
     }
-    const auto pos = s.name.find(".mlp.experts.");
-    if (pos != std::string::npos) {
-      // Each routed expert is active for K/E of tokens: count K experts' worth.
-      n.active += numel * c.num_experts_per_tok / c.n_routed_experts;
-      continue;
-    }
-    n.active += numel;
   }
+  n.active += routed * c.num_experts_per_tok / std::max<int64_t>(c.n_routed_experts, 1);
   return n;
 }
 

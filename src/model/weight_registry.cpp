@@ -6,15 +6,17 @@ std::string layer_prefix(int64_t l) { return "model.layers." + std::to_string(l)
 
 namespace {
 
-void add_mlp(std::vector<WeightSpec>& out, const std::string& p, int64_t D, int64_t F) {
-  out.push_back({p + "gate_proj.weight", {F, D}, WeightRole::kLinear});
-  out.push_back({p + "up_proj.weight", {F, D}, WeightRole::kLinear});
-  out.push_back({p + "down_proj.weight", {D, F}, WeightRole::kLinear});
+// add_block stamps the layer index on everything it adds.
+void add_mlp(std::vector<WeightSpec>& out, const std::string& p, int64_t D, int64_t F, bool routed = false) {
+  out.push_back({p + "gate_proj.weight", {F, D}, WeightRole::kLinear, -1, routed});
+  out.push_back({p + "up_proj.weight", {F, D}, WeightRole::kLinear, -1, routed});
+  out.push_back({p + "down_proj.weight", {D, F}, WeightRole::kLinear, -1, routed});
 }
 
 // One decoder block: MLA (section 2.1.1) + dense MLP or DeepSeekMoE (section 2.1.2).
 void add_block(std::vector<WeightSpec>& out, const ModelConfig& c, int64_t l) {
   const std::string p = layer_prefix(l);
+  const size_t first = out.size();
   const int64_t D = c.hidden_size, H = c.num_attention_heads;
   const int64_t Dn = c.qk_nope_head_dim, Dr = c.qk_rope_head_dim, Dv = c.v_head_dim;
   const int64_t Rkv = c.kv_lora_rank;
@@ -37,11 +39,12 @@ void add_block(std::vector<WeightSpec>& out, const ModelConfig& c, int64_t l) {
     out.push_back({p + "mlp.gate.weight", {E, D}, WeightRole::kRouter});
     if (c.topk_method == "noaux_tc")
       out.push_back({p + "mlp.gate.e_score_correction_bias", {E}, WeightRole::kBias});
-    for (int64_t e = 0; e < E; ++e) add_mlp(out, p + "mlp.experts." + std::to_string(e) + ".", D, F);
+    for (int64_t e = 0; e < E; ++e) add_mlp(out, p + "mlp.experts." + std::to_string(e) + ".", D, F, true);
     if (c.n_shared_experts > 0) add_mlp(out, p + "mlp.shared_experts.", D, F * c.n_shared_experts);
   } else {
     add_mlp(out, p + "mlp.", D, c.intermediate_size);
   }
+  for (size_t i = first; i < out.size(); ++i) out[i].layer = l;
 }
 
 }  // namespace
@@ -57,15 +60,21 @@ std::vector<WeightSpec> weight_specs(const ModelConfig& c) {
   for (int64_t k = 1; k <= c.num_nextn_predict_layers; ++k) {
     const int64_t l = c.num_hidden_layers + k - 1;
     const std::string p = layer_prefix(l);
-    out.push_back({p + "embed_tokens.weight", {V, D}, WeightRole::kEmbedding});
-    out.push_back({p + "enorm.weight", {D}, WeightRole::kNorm});
-    out.push_back({p + "hnorm.weight", {D}, WeightRole::kNorm});
-    out.push_back({p + "eh_proj.weight", {D, 2 * D}, WeightRole::kProjection});
+    out.push_back({p + "embed_tokens.weight", {V, D}, WeightRole::kEmbedding, l});
+    out.push_back({p + "enorm.weight", {D}, WeightRole::kNorm, l});
+    out.push_back({p + "hnorm.weight", {D}, WeightRole::kNorm, l});
+    out.push_back({p + "eh_proj.weight", {D, 2 * D}, WeightRole::kProjection, l});
     add_block(out, c, l);
-    out.push_back({p + "shared_head.norm.weight", {D}, WeightRole::kNorm});
-    out.push_back({p + "shared_head.head.weight", {V, D}, WeightRole::kHead});
+    out.push_back({p + "shared_head.norm.weight", {D}, WeightRole::kNorm, l});
+    out.push_back({p + "shared_head.head.weight", {V, D}, WeightRole::kHead, l});
   }
   return out;
+}
+
+DecodeShare decode_share(const WeightSpec& s, const ModelConfig& c) {
+  if (s.layer >= c.num_hidden_layers) return DecodeShare::kNone;
+  if (s.role == WeightRole::kEmbedding) return c.tie_word_embeddings ? DecodeShare::kAll : DecodeShare::kNone;
+  return s.routed_expert ? DecodeShare::kRoutedExpert : DecodeShare::kAll;
 }
 
 }  // namespace dsv3

@@ -24,8 +24,16 @@ struct WeightSpec {
   std::string name;
   std::vector<int64_t> shape;
   WeightRole role;
+  int64_t layer = -1;          // decoder layer index (>= num_hidden_layers: an MTP module); -1 outside layers
+  bool routed_expert = false;  // mlp.experts.{e}.*
   bool quantizable() const { return role == WeightRole::kLinear; }
 };
+
+// How much of a weight one decoded token reads (DeepSeek-V3's "activated parameters" rule):
+// none for MTP modules and for the embedding table (a row lookup, unless tied, when it is
+// also the lm_head); routed experts K of E (callers scale their sum by K/E); all otherwise.
+enum class DecodeShare { kNone, kAll, kRoutedExpert };
+DecodeShare decode_share(const WeightSpec& s, const ModelConfig& c);
 
 // Prefix of decoder layer l ("model.layers.{l}."). MTP module k (1-based) lives at
 // layer index num_hidden_layers + k - 1 (report section 2.2; HF layout).

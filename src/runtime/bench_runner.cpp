@@ -78,12 +78,6 @@ void summarize(BenchResult& r, int64_t timed_tokens) {
   r.stddev_tokens_per_s = n > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
 }
 
-bool is_mtp_tensor(const std::string& name, int64_t num_layers) {
-  const std::string p = "model.layers.";
-  if (name.rfind(p, 0) != 0) return false;
-  return std::stoll(name.substr(p.size())) >= num_layers;
-}
-
 }  // namespace
 
 std::vector<BenchResult> run_bench(const Model& m, const BenchOptions& opt) {
@@ -143,13 +137,11 @@ int64_t decode_weight_bytes_per_token(const Model& m) {
   };
   int64_t always = 0, routed = 0;
   for (const WeightSpec& s : weight_specs(c)) {
-    if (is_mtp_tensor(s.name, c.num_hidden_layers)) continue;
-    if (s.role == WeightRole::kEmbedding) {
-      if (c.tie_word_embeddings) always += stored(s.name);  // it is also the lm_head
-      continue;
+    switch (decode_share(s, c)) {
+      case DecodeShare::kNone: break;
+      case DecodeShare::kAll: always += stored(s.name); break;
+      case DecodeShare::kRoutedExpert: routed += stored(s.name); break;
     }
-    if (s.name.find(".mlp.experts.") != std::string::npos) routed += stored(s.name);
-    else always += stored(s.name);
   }
   // All routed experts have the same shapes, so routed·K/E is exactly K experts' bytes.
   return always + routed * c.num_experts_per_tok / std::max<int64_t>(c.n_routed_experts, 1);
