@@ -23,7 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string deepseek_dir() { return test::deepseek_tokenizer_dir(); }
 std::string fixture(const std::string& name) { return std::string(DSV3_SOURCE_DIR) + "/tests/fixtures/tokenizer/" + name; }
 
 std::vector<json> read_jsonl(const std::string& path) {
