@@ -130,4 +130,6 @@ void add_bench(CLI::App& app) {
   cmd->callback([a] { run(*a); });
 }
 
+DSV3_COMMAND(46, add_bench);
+
 }  // namespace dsv3::cli

@@ -82,4 +82,6 @@ void add_generate(CLI::App& app) {
   cmd->callback([a] { run(*a); });
 }
 
+DSV3_COMMAND(10, add_generate);
+
 }  // namespace dsv3::cli

@@ -102,4 +102,6 @@ void add_info(CLI::App& app) {
   cmd->callback([dir] { run(*dir); });
 }
 
+DSV3_COMMAND(40, add_info);
+
 }  // namespace dsv3::cli

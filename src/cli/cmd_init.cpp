@@ -63,4 +63,6 @@ void add_init(CLI::App& app) {
   cmd->callback([a] { run(*a); });
 }
 
+DSV3_COMMAND(44, add_init);
+
 }  // namespace dsv3::cli

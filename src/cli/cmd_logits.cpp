@@ -55,4 +55,6 @@ void add_logits(CLI::App& app) {
   cmd->callback([a] { run(*a); });
 }
 
+DSV3_COMMAND(43, add_logits);
+
 }  // namespace dsv3::cli

@@ -48,4 +48,6 @@ void add_template(CLI::App& app) {
   cmd->callback([dir] { render_template(*dir); });
 }
 
+DSV3_COMMAND(45, add_template);
+
 }  // namespace dsv3::cli

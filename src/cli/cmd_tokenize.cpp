@@ -60,4 +60,8 @@ void add_detokenize(CLI::App& app) {
   cmd->callback([dir, skip] { detokenize(*dir, *skip); });
 }
 
+DSV3_COMMAND(41, add_tokenize);
+
+DSV3_COMMAND(42, add_detokenize);
+
 }  // namespace dsv3::cli

@@ -25,14 +25,7 @@ int main(int argc, char** argv) {
   std::ios::sync_with_stdio(false);
   CLI::App app{"dsv3: DeepSeek-V3-architecture models on CPU"};
   app.require_subcommand(1);
-  dsv3::cli::add_info(app);
-  dsv3::cli::add_tokenize(app);
-  dsv3::cli::add_detokenize(app);
-  dsv3::cli::add_logits(app);
-  dsv3::cli::add_generate(app);
-  dsv3::cli::add_init(app);
-  dsv3::cli::add_template(app);
-  dsv3::cli::add_bench(app);
+  dsv3::cli::add_registered_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

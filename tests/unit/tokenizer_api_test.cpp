@@ -22,8 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string deepseek_dir() { return test::deepseek_tokenizer_dir(); }
-
 const Tokenizer& deepseek() { return test::deepseek_tokenizer(); }
 
 // A minimal byte-level tokenizer.json.
