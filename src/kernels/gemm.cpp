@@ -8,17 +8,40 @@
 
 namespace dsv3 {
 
+namespace {
+
+// Shared checks; returns false when there is nothing for BLAS to do.
+template <class F>
+bool prepare(int64_t M, int64_t N, int64_t K, F* C, bool accumulate) {
+  DSV3_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative shape ", M, "x", N, "x", K);
+  DSV3_CHECK(M < (int64_t(1) << 31) && N < (int64_t(1) << 31) && K < (int64_t(1) << 31), "gemm: shape ", M, "x",
+             N, "x", K, " exceeds BLAS int range");
+  if (M == 0 || N == 0) return false;
+  if (K == 0) {
+    if (!accumulate) std::fill(C, C + M * N, F(0));
+    return false;
+  }
+  return true;
+}
+
+CBLAS_TRANSPOSE op(Trans t) { return t == Trans::kNo ? CblasNoTrans : CblasTrans; }
+
+}  // namespace
+
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
           bool accumulate) {
-  DSV3_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative shape ", M, "x", N, "x", K);
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (!accumulate) std::fill(C, C + M * N, 0.0f);
-    return;
-  }
+  if (!prepare(M, N, K, C, accumulate)) return;
   const int64_t lda = ta == Trans::kNo ? K : M, ldb = tb == Trans::kNo ? N : K;
-  cblas_sgemm(CblasRowMajor, ta == Trans::kNo ? CblasNoTrans : CblasTrans, tb == Trans::kNo ? CblasNoTrans : CblasTrans,
-              int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb), accumulate ? 1.0f : 0.0f, C, int(N));
+  cblas_sgemm(CblasRowMajor, op(ta), op(tb), int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb),
+              accumulate ? 1.0f : 0.0f, C, int(N));
+}
+
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
+          bool accumulate) {
+  if (!prepare(M, N, K, C, accumulate)) return;
+  const int64_t lda = ta == Trans::kNo ? K : M, ldb = tb == Trans::kNo ? N : K;
+  cblas_dgemm(CblasRowMajor, op(ta), op(tb), int(M), int(N), int(K), 1.0, A, int(lda), B, int(ldb),
+              accumulate ? 1.0 : 0.0, C, int(N));
 }
 
 void gemm_ref(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,

@@ -13,6 +13,10 @@ enum class Trans : uint8_t { kNo, kYes };
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
           bool accumulate = false);
 
+// The same in double precision (finite-difference gradient checks of training layers).
+void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
+          bool accumulate = false);
+
 // Plain scalar twin (double accumulation): same contract.
 void gemm_ref(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
               bool accumulate = false);
