@@ -119,6 +119,14 @@ void matmul(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPo
   matmul_with(active_isa(), MatmulPath::kAuto, x, T, w, y, pool);
 }
 
+void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix& w, float* y, ThreadPool& pool) {
+  if (n_tiled < 0) return matmul(x, T, w, y, pool);
+  DSV3_CHECK(n_tiled <= T, "matmul_split: ", n_tiled, " tiled rows of ", T);
+  const Isa isa = active_isa();
+  if (n_tiled > 0) matmul_with(isa, MatmulPath::kTiles, x, n_tiled, w, y, pool);
+  if (T > n_tiled) matmul_with(isa, MatmulPath::kRows, x + n_tiled * w.cols, T - n_tiled, w, y + n_tiled * w.rows, pool);
+}
+
 void dequantize_row_with(Isa isa, const WeightMatrix& w, int64_t r, float* out) {
   validate(w);
   DSV3_CHECK(r >= 0 && r < w.rows, "dequantize_row: row ", r, " out of range [0, ", w.rows,

@@ -44,6 +44,13 @@ enum class MatmulPath : uint8_t { kAuto, kRows, kTiles };
 void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const WeightMatrix& w,
                  float* y, ThreadPool& pool = ThreadPool::global());
 
+// y = x·Wᵀ with rows [0, n_tiled) on the tiled path and rows [n_tiled, T) on the row path,
+// whatever T is (n_tiled < 0: matmul's automatic choice). Each path sums a row in an order
+// that does not depend on the other rows, so with a fixed split rule a token's result does
+// not depend on what else is in the batch (the serving engine's batch invariance).
+void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix& w, float* y,
+                  ThreadPool& pool = ThreadPool::global());
+
 // Plain scalar twin of matmul: same contract, single thread, no SIMD.
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/vec_ops.h"
@@ -21,6 +22,8 @@ struct Dims {
 };
 
 // Naive path: expand every cached latent to per-head keys and values with W_UK/W_UV.
+// The expansion always takes the tiled matmul path, so a query's keys do not depend on how
+// its prompt was chunked.
 void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
                   int64_t pos0, const LatentRows& cache, float* o) {
   const int64_t S = pos0 + T;
@@ -28,7 +31,7 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   for (int64_t s = 0; s < S; ++s) std::memcpy(&latent[size_t(s * d.Rkv)], cache.row(s), sizeof(float) * d.Rkv);
   const int64_t KV = d.Dn + d.Dv;
   std::vector<float> kv(size_t(S * d.H * KV));  // [S, H, Dn+Dv]
-  matmul(latent.data(), S, w.kv_b, kv.data());
+  matmul_split(latent.data(), S, S, w.kv_b, kv.data());
   ThreadPool::global().parallel_for(d.H * T, [&](int64_t b, int64_t e) {
     std::vector<float> scores(static_cast<size_t>(S));
     for (int64_t ht = b; ht < e; ++ht) {
@@ -46,10 +49,19 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   });
 }
 
+// A query row of the absorbed path: the cache it attends to and how many rows of it.
+struct QueryRow {
+  const LatentRows* cache;
+  int64_t n;
+};
+
 // Absorbed path: fold W_UK into the query and W_UV into the output, attend in latent space.
-void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
-                     int64_t pos0, const LatentRows& cache, float* o) {
-  const int64_t S = pos0 + T, KV = d.Dn + d.Dv;
+// All rows share one pass over each head's slice of kv_b; each row attends to its own cache.
+void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q,
+                     const std::vector<QueryRow>& rows, float* o) {
+  const int64_t T = int64_t(rows.size()), KV = d.Dn + d.Dv;
+  int64_t S = 0;
+  for (const QueryRow& r : rows) S = std::max(S, r.n);
   ThreadPool::global().parallel_for(d.H, [&](int64_t b, int64_t e) {
     std::vector<float> wrow(size_t(d.Rkv)), q_lat(size_t(T * d.Rkv)), o_lat(size_t(T * d.Rkv)), scores(static_cast<size_t>(S));
     for (int64_t h = b; h < e; ++h) {
@@ -61,7 +73,8 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
           axpy_f32(q[(t * d.H + h) * d.Dq + i], wrow.data(), &q_lat[size_t(t * d.Rkv)], d.Rkv);
       }
       for (int64_t t = 0; t < T; ++t) {
-        const int64_t n = pos0 + t + 1;
+        const LatentRows& cache = *rows[size_t(t)].cache;
+        const int64_t n = rows[size_t(t)].n;
         const float* ql = &q_lat[size_t(t * d.Rkv)];
         const float* qpe = q + (t * d.H + h) * d.Dq + d.Dn;
         for (int64_t s = 0; s < n; ++s) {
@@ -85,9 +98,10 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
 
 }  // namespace
 
-void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
-                 int64_t T, int64_t pos0, const LatentRows& cache, float* out, MlaPath path) {
+void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
+                       int64_t T, int64_t n_prefill, const std::vector<MlaSlice>& slices, float* out) {
   const Dims d(c);
+  DSV3_CHECK(n_prefill >= 0 && n_prefill <= T, "mla: ", n_prefill, " prefill rows of ", T);
   // transformers builds q_a_layernorm / kv_a_layernorm without passing rms_norm_eps, and the
   // official code uses 1e-6 for every norm: the latent norms are 1e-6 whatever the config says.
   const float eps = 1e-6f;
@@ -95,28 +109,51 @@ void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& ro
   if (c.q_lora_rank) {
     const int64_t Rq = *c.q_lora_rank;
     std::vector<float> qa(size_t(T * Rq));
-    matmul(x, T, w.q_a, qa.data());
+    matmul_split(x, T, n_prefill, w.q_a, qa.data());
     for (int64_t t = 0; t < T; ++t) rmsnorm(&qa[size_t(t * Rq)], w.q_a_norm.data(), eps, Rq, &qa[size_t(t * Rq)]);
-    matmul(qa.data(), T, w.q_b, q.data());
+    matmul_split(qa.data(), T, n_prefill, w.q_b, q.data());
   } else {
-    matmul(x, T, w.q, q.data());
+    matmul_split(x, T, n_prefill, w.q, q.data());
   }
   std::vector<float> kv(size_t(T * d.W));  // [T, Rkv + Dr]
-  matmul(x, T, w.kv_a, kv.data());
-  for (int64_t t = 0; t < T; ++t) {
-    float* row = cache.row(pos0 + t);
-    rmsnorm(&kv[size_t(t * d.W)], w.kv_a_norm.data(), eps, d.Rkv, row);
-    std::memcpy(row + d.Rkv, &kv[size_t(t * d.W + d.Rkv)], sizeof(float) * d.Dr);
-    rope.apply(row + d.Rkv, pos0 + t);
-    for (int64_t h = 0; h < d.H; ++h) rope.apply(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], pos0 + t);
+  matmul_split(x, T, n_prefill, w.kv_a, kv.data());
+  for (const MlaSlice& sl : slices) {
+    DSV3_CHECK(sl.row0 >= 0 && sl.len > 0 && sl.row0 + sl.len <= T, "mla: slice rows out of range");
+    DSV3_CHECK(sl.row0 + sl.len <= n_prefill || sl.row0 >= n_prefill, "mla: a slice straddles the prefill rows");
+    for (int64_t i = 0; i < sl.len; ++i) {
+      const int64_t t = sl.row0 + i, pos = sl.pos0 + i;
+      float* row = sl.cache.row(pos);
+      rmsnorm(&kv[size_t(t * d.W)], w.kv_a_norm.data(), eps, d.Rkv, row);
+      std::memcpy(row + d.Rkv, &kv[size_t(t * d.W + d.Rkv)], sizeof(float) * d.Dr);
+      rope.apply(row + d.Rkv, pos);
+      for (int64_t h = 0; h < d.H; ++h) rope.apply(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], pos);
+    }
   }
   std::vector<float> o(size_t(T * d.H * d.Dv));  // [T, H, Dv]
+  const float scale = rope.softmax_scale();
+  std::vector<QueryRow> decode_rows;
+  for (const MlaSlice& sl : slices) {
+    if (sl.row0 < n_prefill) {
+      attend_naive(w, d, scale, &q[size_t(sl.row0 * d.H * d.Dq)], sl.len, sl.pos0, sl.cache,
+                   &o[size_t(sl.row0 * d.H * d.Dv)]);
+    }
+  }
+  // Decode rows are contiguous from n_prefill; order them by row.
+  decode_rows.resize(size_t(T - n_prefill), QueryRow{nullptr, 0});
+  for (const MlaSlice& sl : slices)
+    if (sl.row0 >= n_prefill)
+      for (int64_t i = 0; i < sl.len; ++i) decode_rows[size_t(sl.row0 + i - n_prefill)] = {&sl.cache, sl.pos0 + i + 1};
+  for (const QueryRow& r : decode_rows) DSV3_CHECK(r.cache, "mla: decode row without a slice");
+  if (!decode_rows.empty())
+    attend_absorbed(w, d, scale, &q[size_t(n_prefill * d.H * d.Dq)], decode_rows, &o[size_t(n_prefill * d.H * d.Dv)]);
+  matmul_split(o.data(), T, n_prefill, w.o, out);
+}
+
+void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
+                 int64_t T, int64_t pos0, const LatentRows& cache, float* out, MlaPath path) {
   if (path == MlaPath::kAuto) path = T > 1 ? MlaPath::kNaive : MlaPath::kAbsorbed;
-  if (path == MlaPath::kNaive)
-    attend_naive(w, d, rope.softmax_scale(), q.data(), T, pos0, cache, o.data());
-  else
-    attend_absorbed(w, d, rope.softmax_scale(), q.data(), T, pos0, cache, o.data());
-  matmul(o.data(), T, w.o, out);
+  const std::vector<MlaSlice> one{MlaSlice{0, T, pos0, cache}};
+  mla_forward_batch(w, c, rope, x, T, path == MlaPath::kNaive ? T : 0, one, out);
 }
 
 }  // namespace dsv3

@@ -7,6 +7,7 @@
 // Only c_kv and k_pe are cached. Both paths compute the same function (tested).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "format/model_config.h"
 #include "model/latent_cache.h"
@@ -22,5 +23,19 @@ enum class MlaPath { kAuto, kNaive, kAbsorbed };  // auto: naive for T > 1, abso
 // and writes the o_proj output to out [T, D] (overwrites).
 void mla_forward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
                  int64_t T, int64_t pos0, const LatentRows& cache, float* out, MlaPath path = MlaPath::kAuto);
+
+// One sequence's rows in a batched call.
+struct MlaSlice {
+  int64_t row0 = 0, len = 0;  // rows [row0, row0 + len) of x and out
+  int64_t pos0 = 0;           // position of row row0 in its sequence
+  LatentRows cache;           // this layer's cache rows of the sequence
+};
+
+// Many sequences in one call (the serving engine's step). Rows [0, n_prefill) belong to
+// prefill slices (tiled matmuls, naive attention); the rest to decode slices (row matmuls,
+// absorbed attention over all of them at once). A slice must not straddle n_prefill.
+// Every row is computed exactly as it would be in a batch of its own slice only.
+void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Rope& rope, const float* x,
+                       int64_t T, int64_t n_prefill, const std::vector<MlaSlice>& slices, float* out);
 
 }  // namespace dsv3

@@ -10,19 +10,20 @@
 
 namespace dsv3 {
 
-void mlp_forward(const MlpWeights& w, const float* x, int64_t T, float* out) {
+void mlp_forward(const MlpWeights& w, const float* x, int64_t T, float* out, int64_t n_tiled) {
   const int64_t F = w.gate.rows;
   std::vector<float> g(size_t(T * F)), u(size_t(T * F));
-  matmul(x, T, w.gate, g.data());
-  matmul(x, T, w.up, u.data());
+  matmul_split(x, T, n_tiled, w.gate, g.data());
+  matmul_split(x, T, n_tiled, w.up, u.data());
   silu_mul(g.data(), u.data(), T * F);
-  matmul(g.data(), T, w.down, out);
+  matmul_split(g.data(), T, n_tiled, w.down, out);
 }
 
-Routing moe_forward(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T, float* out) {
+Routing moe_forward(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T, float* out,
+                    int64_t n_tiled) {
   const int64_t D = c.hidden_size, E = c.n_routed_experts;
-  Routing r = moe_route(w, c, x, T);
-  if (w.has_shared) mlp_forward(w.shared, x, T, out);
+  Routing r = moe_route(w, c, x, T, n_tiled);
+  if (w.has_shared) mlp_forward(w.shared, x, T, out, n_tiled);
   else std::fill(out, out + T * D, 0.0f);
   // Group (token, weight) pairs per expert.
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert(static_cast<size_t>(E));
@@ -36,8 +37,13 @@ Routing moe_forward(const MoeWeights& w, const ModelConfig& c, const float* x, i
     const int64_t n = int64_t(toks.size());
     xin.resize(size_t(n * D));
     y.resize(size_t(n * D));
-    for (int64_t i = 0; i < n; ++i) std::memcpy(&xin[size_t(i * D)], x + toks[size_t(i)].first * D, sizeof(float) * D);
-    mlp_forward(w.experts[size_t(e)], xin.data(), n, y.data());
+    // Tokens are in row order, so the expert's prefill rows come first.
+    int64_t tiled = n_tiled < 0 ? -1 : 0;
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(&xin[size_t(i * D)], x + toks[size_t(i)].first * D, sizeof(float) * D);
+      if (n_tiled >= 0 && toks[size_t(i)].first < n_tiled) ++tiled;
+    }
+    mlp_forward(w.experts[size_t(e)], xin.data(), n, y.data(), tiled);
     for (int64_t i = 0; i < n; ++i) axpy_f32(toks[size_t(i)].second, &y[size_t(i * D)], out + toks[size_t(i)].first * D, D);
   }
   return r;

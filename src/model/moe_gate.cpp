@@ -82,9 +82,9 @@ Routing route_from_logits(const ModelConfig& c, const std::vector<float>& bias, 
   return r;
 }
 
-Routing moe_route(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T) {
+Routing moe_route(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T, int64_t n_tiled) {
   std::vector<float> logits(size_t(T * c.n_routed_experts));
-  matmul(x, T, w.gate, logits.data());
+  matmul_split(x, T, n_tiled, w.gate, logits.data());
   return route_from_logits(c, w.bias, logits.data(), T);
 }
 

@@ -24,7 +24,7 @@ struct Routing {
 
 // Routes from router logits [T, E] (computed by the caller).
 Routing route_from_logits(const ModelConfig& c, const std::vector<float>& bias, const float* logits, int64_t T);
-// Computes router logits from x [T, D] in f32 and routes.
-Routing moe_route(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T);
+// Computes router logits from x [T, D] in f32 and routes. n_tiled: see matmul_split.
+Routing moe_route(const MoeWeights& w, const ModelConfig& c, const float* x, int64_t T, int64_t n_tiled = -1);
 
 }  // namespace dsv3

@@ -10,18 +10,32 @@
 
 namespace dsv3 {
 
+namespace {
+// Prefill (tiled matmuls, naive attention) unless the path asks for absorbed attention or a
+// single token runs on the automatic path (decode).
+int64_t prefill_rows(int64_t T, MlaPath path) {
+  if (path == MlaPath::kAuto) path = T > 1 ? MlaPath::kNaive : MlaPath::kAbsorbed;
+  return path == MlaPath::kNaive ? T : 0;
+}
+}  // namespace
+
 void block_forward(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
                    int64_t pos0, const LatentRows& cache, MlaPath path) {
+  block_forward_batch(w, c, rope, h, T, prefill_rows(T, path), {MlaSlice{0, T, pos0, cache}});
+}
+
+void block_forward_batch(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
+                         int64_t n_prefill, const std::vector<MlaSlice>& slices) {
   const int64_t D = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
   std::vector<float> normed(size_t(T * D)), delta(size_t(T * D));
   for (int64_t t = 0; t < T; ++t) rmsnorm(h + t * D, w.input_norm.data(), eps, D, &normed[size_t(t * D)]);
-  mla_forward(w.attn, c, rope, normed.data(), T, pos0, cache, delta.data(), path);
+  mla_forward_batch(w.attn, c, rope, normed.data(), T, n_prefill, slices, delta.data());
   for (int64_t i = 0; i < T * D; ++i) h[i] += delta[size_t(i)];
   for (int64_t t = 0; t < T; ++t)
     rmsnorm(h + t * D, w.post_attention_norm.data(), eps, D, &normed[size_t(t * D)]);
-  if (w.is_moe) moe_forward(w.moe, c, normed.data(), T, delta.data());
-  else mlp_forward(w.mlp, normed.data(), T, delta.data());
+  if (w.is_moe) moe_forward(w.moe, c, normed.data(), T, delta.data(), n_prefill);
+  else mlp_forward(w.mlp, normed.data(), T, delta.data(), n_prefill);
   for (int64_t i = 0; i < T * D; ++i) h[i] += delta[size_t(i)];
 }
 
@@ -47,15 +61,29 @@ void Model::embed(const WeightMatrix& table, const int32_t* ids, int64_t T, floa
 
 void Model::forward(const int32_t* ids, int64_t T, int64_t pos0, const std::vector<LatentRows>& cache,
                     float* hidden, MlaPath path) const {
-  const int64_t D = cfg_.hidden_size;
+  forward_batch(ids, T, prefill_rows(T, path), {BatchSlice{0, T, pos0, &cache}}, hidden);
+}
+
+void Model::forward_batch(const int32_t* ids, int64_t T, int64_t n_prefill, const std::vector<BatchSlice>& slices,
+                          float* hidden) const {
+  const int64_t D = cfg_.hidden_size, L = cfg_.num_hidden_layers;
+  for (const BatchSlice& s : slices)
+    DSV3_CHECK(s.cache && int64_t(s.cache->size()) >= L, "forward: a slice has ", s.cache ? s.cache->size() : 0,
+               " cache layers, the model needs ", L);
   embed(w_->embed, ids, T, hidden);
-  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l)
-    block_forward(w_->layers[size_t(l)], cfg_, rope_, hidden, T, pos0, cache[size_t(l)], path);
+  std::vector<MlaSlice> layer_slices(slices.size());
+  for (int64_t l = 0; l < L; ++l) {
+    for (size_t i = 0; i < slices.size(); ++i)
+      layer_slices[i] = MlaSlice{slices[i].row0, slices[i].len, slices[i].pos0, (*slices[i].cache)[size_t(l)]};
+    block_forward_batch(w_->layers[size_t(l)], cfg_, rope_, hidden, T, n_prefill, layer_slices);
+  }
   for (int64_t t = 0; t < T; ++t)
     rmsnorm(hidden + t * D, w_->final_norm.data(), float(cfg_.rms_norm_eps), D, hidden + t * D);
 }
 
-void Model::logits(const float* hidden, int64_t T, float* out) const { matmul(hidden, T, w_->lm_head, out); }
+void Model::logits(const float* hidden, int64_t T, float* out) const {
+  matmul_split(hidden, T, 0, w_->lm_head, out);
+}
 
 void Model::mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t pos0,
                         const std::vector<LatentRows>& cache, float* h_out, float* logits_out,

@@ -19,6 +19,16 @@ namespace dsv3 {
 //   h += MLA(RMSNorm(h));  h += FFN(RMSNorm(h)).
 void block_forward(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
                    int64_t pos0, const LatentRows& cache, MlaPath path = MlaPath::kAuto);
+// The same over many sequences (mla_forward_batch): rows [0, n_prefill) are prefill rows.
+void block_forward_batch(const LayerWeights& w, const ModelConfig& c, const Rope& rope, float* h, int64_t T,
+                         int64_t n_prefill, const std::vector<MlaSlice>& slices);
+
+// One sequence's part of a batched step.
+struct BatchSlice {
+  int64_t row0 = 0, len = 0;  // rows [row0, row0 + len) of the step's tokens
+  int64_t pos0 = 0;           // position of its first token
+  const std::vector<LatentRows>* cache = nullptr;  // the sequence's cache, one per cache layer
+};
 
 class Model {
  public:
@@ -42,7 +52,14 @@ class Model {
   // `hidden` (the lm_head input, and the h fed to MTP module 1).
   void forward(const int32_t* ids, int64_t T, int64_t pos0, const std::vector<LatentRows>& cache,
                float* hidden, MlaPath path = MlaPath::kAuto) const;
-  // logits[T, V] = lm_head(hidden[T, D]).
+  // Many sequences in one pass (the serving engine): rows [0, n_prefill) are prompt chunks
+  // (tiled matmuls, naive attention), the rest decode tokens (row matmuls, absorbed
+  // attention); a row's result does not depend on the other slices. forward() is this with
+  // one slice, prefill when T > 1 or path is kNaive.
+  void forward_batch(const int32_t* ids, int64_t T, int64_t n_prefill, const std::vector<BatchSlice>& slices,
+                     float* hidden) const;
+  // logits[T, V] = lm_head(hidden[T, D]), each row on the row-streaming matmul path (so a
+  // row's logits do not depend on T).
   void logits(const float* hidden, int64_t T, float* out) const;
 
   // MTP module k (1-based): row i combines h[i] (previous depth's hidden at position pos0+i)

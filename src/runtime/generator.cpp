@@ -28,7 +28,9 @@ GenerateResult generate(const Model& m, const GenerateRequest& req, const std::f
   res.finish_reason = "length";
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
-  m.forward(req.prompt.data(), T, 0, rows, hidden.data());
+  // The prompt is always a prefill (even one token), as in the serving engine, so both
+  // produce the same tokens.
+  m.forward_batch(req.prompt.data(), T, T, {BatchSlice{0, T, 0, &rows}}, hidden.data());
   m.logits(hidden.data() + (T - 1) * D, 1, logits.data());
   res.prefill_seconds = std::chrono::duration<double>(clock::now() - t0).count();
   auto t1 = clock::now();

@@ -1,0 +1,478 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "runtime/generator.h"
+#include "runtime/token_logprobs.h"
+
+namespace dsv3 {
+
+using Clock = std::chrono::steady_clock;
+
+struct Engine::Sequence {
+  uint64_t id = 0;
+  EngineRequest req;
+  TokenCallback cb;
+  Sampler sampler;
+  std::vector<int32_t> tokens;  // prompt, then generated tokens
+  int64_t prompt_len = 0;
+  int64_t computed = 0;         // tokens whose cache rows are written
+  int64_t generated = 0;
+  int64_t cached_tokens = 0;    // prompt tokens served from the prefix cache (first admission)
+  bool admitted_once = false;
+  std::vector<int32_t> blocks;
+  int64_t published = 0;        // leading blocks already published to the prefix cache
+  uint64_t last_hash = 0;       // chain hash of block published-1
+  std::vector<std::vector<float*>> tables;  // per cache layer
+  std::vector<LatentRows> rows;
+  Clock::time_point submitted, last_token;
+  uint64_t admit_order = 0;
+
+  Sequence(uint64_t i, EngineRequest r, TokenCallback c)
+      : id(i), req(std::move(r)), cb(std::move(c)), sampler(req.sampling) {}
+  int64_t remaining() const { return int64_t(tokens.size()) - computed; }
+  // Decode: one generated token to run (prompt tokens, also when recomputed after a
+  // preemption, always run as prefill).
+  bool decoding() const { return remaining() == 1 && computed >= prompt_len; }
+};
+
+std::string MemoryPlan::to_string() const {
+  std::ostringstream os;
+  const double mib = 1024.0 * 1024.0;
+  os << "memory plan: weights " << int64_t(double(weight_bytes) / mib) << " MiB; latent cache " << cache_blocks
+     << " blocks x " << block_size << " tokens (" << int64_t(double(cache_blocks * cache_block_bytes) / mib)
+     << " MiB, " << cache_blocks * block_size << " tokens); context " << context_length
+     << " tokens; max concurrent sequences at full context: " << max_sequences_at_full_context;
+  return os.str();
+}
+
+Engine::Engine(const Model& model, const EngineOptions& opts) : model_(model), opts_(opts) {
+  DSV3_CHECK(opts_.block_size > 0 && opts_.block_size <= 4096, "engine: block size must be in [1, 4096], got ",
+             opts_.block_size);
+  DSV3_CHECK(opts_.max_batch_tokens > 0, "engine: max_batch_tokens must be positive");
+  DSV3_CHECK(opts_.max_running > 0, "engine: max_running must be positive");
+  DSV3_CHECK(opts_.max_waiting >= 0, "engine: max_waiting must be >= 0");
+  const int64_t layers = model_.cache_layers(), width = model_.cache_width();
+  const int64_t block_bytes = layers * opts_.block_size * width * int64_t(sizeof(float));
+  int64_t n = opts_.cache_blocks;
+  if (n <= 0) {
+    DSV3_CHECK(opts_.cache_bytes > 0, "engine: the cache budget must be positive");
+    n = opts_.cache_bytes / block_bytes;
+  }
+  DSV3_CHECK(n > 0, "engine: a cache budget of ", opts_.cache_bytes, " bytes holds no block of ", block_bytes,
+             " bytes");
+  blocks_ = std::make_unique<BlockManager>(layers, width, opts_.block_size, n);
+  stats_.cache_blocks_total = n;
+  stats_.cache_blocks_free = n;
+}
+
+Engine::~Engine() {
+  stop_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  auto end = [](Sequence& s) {
+    TokenEvent ev;
+    ev.finished = true;
+    ev.finish_reason = "cancelled";
+    ev.prompt_tokens = s.prompt_len;
+    if (s.cb) s.cb(ev);
+  };
+  for (auto& s : running_) end(*s);
+  for (auto& s : waiting_) end(*s);
+  for (auto& s : incoming_) end(*s);
+}
+
+int64_t Engine::context() const {
+  return std::min(context_length(model_), blocks_->num_blocks() * blocks_->block_size());
+}
+
+uint64_t Engine::submit(EngineRequest req, TokenCallback on_event) {
+  const int64_t P = int64_t(req.prompt.size()), V = model_.vocab_size();
+  DSV3_CHECK(P > 0, "the prompt is empty");
+  for (int32_t t : req.prompt)
+    DSV3_CHECK(t >= 0 && t < V, "prompt token id ", t, " is outside the vocabulary [0, ", V, ")");
+  const int64_t ctx = context_length(model_), cap = blocks_->num_blocks() * blocks_->block_size();
+  DSV3_CHECK(P < ctx, "the prompt has ", P, " tokens but the model's context is ", ctx,
+             " tokens (one is needed for the answer)");
+  DSV3_CHECK(P < cap, "the prompt has ", P, " tokens but the latent cache holds only ", cap, " tokens");
+  DSV3_CHECK(req.max_new_tokens >= 1, "max_new_tokens must be >= 1, got ", req.max_new_tokens);
+  DSV3_CHECK(req.top_logprobs >= -1 && req.top_logprobs <= 20, "top_logprobs must be in [0, 20], got ",
+             req.top_logprobs);
+  req.sampling.validate();
+  auto seq = std::make_unique<Sequence>(0, std::move(req), std::move(on_event));
+  seq->tokens = seq->req.prompt;
+  seq->prompt_len = P;
+  seq->submitted = Clock::now();
+  std::lock_guard<std::mutex> lk(mu_);
+  if (stats_.waiting >= opts_.max_waiting)
+    throw EngineBusy("the request queue is full (" + std::to_string(opts_.max_waiting) + " waiting)");
+  seq->id = next_id_++;
+  const uint64_t id = seq->id;
+  incoming_.push_back(std::move(seq));
+  ++stats_.requests_submitted;
+  ++stats_.waiting;
+  cv_.notify_all();
+  return id;
+}
+
+void Engine::cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  cancelled_.push_back(id);
+  cv_.notify_all();
+}
+
+void Engine::start() {
+  DSV3_CHECK(!thread_.joinable(), "engine already started");
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Engine::loop() {
+  while (!stop_) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !incoming_.empty() || !cancelled_.empty() || !waiting_.empty() || !running_.empty(); });
+    }
+    if (stop_) break;
+    try {
+      step();
+    } catch (const std::exception& e) {
+      // A failed step (out of memory, a bad weight) ends the requests in it, not the server.
+      fail_all(e.what());
+    }
+  }
+}
+
+void Engine::run_until_idle() {
+  while (step()) {
+  }
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+MemoryPlan Engine::plan() const {
+  MemoryPlan p;
+  for (const std::string& name : model_.checkpoint().names()) p.weight_bytes += int64_t(model_.checkpoint().get(name).nbytes);
+  p.cache_block_bytes = blocks_->block_bytes();
+  p.cache_blocks = blocks_->num_blocks();
+  p.block_size = blocks_->block_size();
+  p.context_length = context_length(model_);
+  const int64_t per_seq = (p.context_length + p.block_size - 1) / p.block_size;
+  p.max_sequences_at_full_context = p.cache_blocks / per_seq;
+  return p;
+}
+
+void Engine::release_blocks(Sequence& s) {
+  for (int32_t b : s.blocks) blocks_->release(b);
+  s.blocks.clear();
+  s.published = 0;
+  s.last_hash = 0;
+}
+
+void Engine::finish(Sequence& s, const std::string& reason, const std::string& error) {
+  release_blocks(s);
+  TokenEvent ev;
+  ev.finished = true;
+  ev.finish_reason = reason;
+  ev.error = error;
+  ev.prompt_tokens = s.prompt_len;
+  ev.cached_tokens = s.cached_tokens;
+  if (s.cb) s.cb(ev);
+  std::lock_guard<std::mutex> lk(mu_);
+  ++stats_.requests_finished;
+  if (reason == "cancelled") ++stats_.requests_cancelled;
+}
+
+void Engine::fail_all(const std::string& error) {
+  for (auto& s : running_) finish(*s, "error", error);
+  running_.clear();
+}
+
+// Ensures s has blocks for positions [0, upto). Returns false when the pool is exhausted.
+bool Engine::grow(Sequence& s, int64_t upto) {
+  const int64_t B = blocks_->block_size();
+  while (int64_t(s.blocks.size()) * B < upto) {
+    const int32_t b = blocks_->allocate();
+    if (b < 0) return false;
+    s.blocks.push_back(b);
+  }
+  return true;
+}
+
+// Preempts the most recently admitted running sequence other than `keep` (recomputed later
+// from its tokens). Returns false when there is none.
+bool Engine::preempt_one(const Sequence* keep) {
+  int best = -1;
+  for (size_t i = 0; i < running_.size(); ++i) {
+    if (running_[i].get() == keep) continue;
+    if (best < 0 || running_[i]->admit_order > running_[size_t(best)]->admit_order) best = int(i);
+  }
+  if (best < 0) return false;
+  std::unique_ptr<Sequence> victim = std::move(running_[size_t(best)]);
+  running_.erase(running_.begin() + best);
+  release_blocks(*victim);
+  victim->computed = 0;
+  waiting_.push_front(std::move(victim));
+  std::lock_guard<std::mutex> lk(mu_);
+  ++stats_.preemptions;
+  return true;
+}
+
+// Prefix cache: share the published blocks of the longest cached prefix of s's prompt,
+// leaving at least one token to run (its logits start the answer).
+void Engine::attach_prefix(Sequence& s) {
+  const int64_t B = blocks_->block_size();
+  const int64_t limit = std::min(s.prompt_len, int64_t(s.tokens.size()) - 1) / B;
+  uint64_t parent = 0;
+  for (int64_t i = 0; i < limit; ++i) {
+    const int32_t b = blocks_->lookup(parent, &s.tokens[size_t(i * B)]);
+    if (b < 0) break;
+    s.blocks.push_back(b);
+    parent = BlockManager::chain_hash(parent, &s.tokens[size_t(i * B)], B);
+    s.published = i + 1;
+    s.last_hash = parent;
+  }
+  s.computed = int64_t(s.blocks.size()) * B;
+}
+
+// Publishes the full blocks of prompt tokens whose rows are written.
+void Engine::publish_prefix(Sequence& s) {
+  const int64_t B = blocks_->block_size();
+  const int64_t full = std::min(s.computed, s.prompt_len) / B;
+  for (int64_t i = s.published; i < full; ++i) {
+    s.last_hash = blocks_->publish(s.blocks[size_t(i)], s.last_hash, &s.tokens[size_t(i * B)]);
+    s.published = i + 1;
+  }
+}
+
+void Engine::apply_cancellations() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ids.swap(cancelled_);
+    while (!incoming_.empty()) {
+      waiting_.push_back(std::move(incoming_.front()));
+      incoming_.pop_front();
+    }
+  }
+  for (uint64_t id : ids) {
+    for (size_t i = 0; i < running_.size(); ++i)
+      if (running_[i]->id == id) {
+        finish(*running_[i], "cancelled");
+        running_.erase(running_.begin() + int64_t(i));
+        break;
+      }
+    for (size_t i = 0; i < waiting_.size(); ++i)
+      if (waiting_[i]->id == id) {
+        finish(*waiting_[i], "cancelled");
+        waiting_.erase(waiting_.begin() + int64_t(i));
+        break;
+      }
+  }
+}
+
+bool Engine::step() {
+  apply_cancellations();
+  if (running_.empty() && waiting_.empty()) {
+    update_gauges();
+    return false;
+  }
+  const int64_t B = blocks_->block_size();
+  struct Work {
+    Sequence* s;
+    int64_t len;
+  };
+  std::vector<Work> prefill, decode;
+  int64_t budget = opts_.max_batch_tokens;
+
+  // 1. One token for every decoding sequence; a new block when it crosses a boundary,
+  //    preempting the newest other sequence when the pool is exhausted.
+  std::vector<Sequence*> no_room;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto& sp : running_) {
+      Sequence* s = sp.get();
+      if (!s->decoding() || grow(*s, s->computed + 1)) continue;
+      if (preempt_one(s)) {
+        changed = true;
+        break;
+      }
+      no_room.push_back(s);  // alone and still no block: the cache cannot hold it any longer
+    }
+  }
+  for (Sequence* s : no_room) {
+    finish(*s, "length");
+    running_.erase(std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == s; }));
+  }
+  for (auto& sp : running_)
+    if (sp->decoding()) {
+      decode.push_back({sp.get(), 1});
+      --budget;
+    }
+
+  // 2. Prompt chunks: sequences already prefilling (admission order), then new admissions.
+  auto schedule_chunk = [&](Sequence& s) -> int64_t {
+    int64_t len = std::min(budget, s.remaining());
+    if (len <= 0) return 0;
+    const int64_t have = int64_t(s.blocks.size()) * B;
+    if (have < s.computed + len && !grow(s, s.computed + len))
+      len = std::max<int64_t>(0, int64_t(s.blocks.size()) * B - s.computed);
+    return len;
+  };
+  for (auto& sp : running_) {
+    Sequence* s = sp.get();
+    if (s->decoding() || budget <= 0) continue;
+    const int64_t len = schedule_chunk(*s);
+    if (len > 0) {
+      prefill.push_back({s, len});
+      budget -= len;
+    }
+  }
+  while (budget > 0 && !waiting_.empty() && int64_t(running_.size()) < opts_.max_running) {
+    Sequence& s = *waiting_.front();
+    if (opts_.prefix_cache) attach_prefix(s);
+    // Admit only when the whole remaining prompt fits in free blocks (no thrashing).
+    const int64_t need = (int64_t(s.tokens.size()) + B - 1) / B - int64_t(s.blocks.size());
+    if (need > blocks_->free_blocks()) {
+      release_blocks(s);
+      s.computed = 0;
+      if (running_.empty()) {  // even an empty cache cannot hold it (grown by preemption)
+        finish(s, "length");
+        waiting_.pop_front();
+        continue;
+      }
+      break;
+    }
+    const int64_t len = schedule_chunk(s);
+    if (len <= 0) {
+      release_blocks(s);
+      s.computed = 0;
+      break;
+    }
+    const int64_t hit = s.computed;
+    if (!s.admitted_once) {
+      s.admitted_once = true;
+      s.cached_tokens = hit;
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_.prefix_query_tokens += uint64_t(s.prompt_len);
+      stats_.prefix_hit_tokens += uint64_t(hit);
+      stats_.prompt_tokens += uint64_t(s.prompt_len);
+    }
+    s.admit_order = ++admit_counter_;
+    prefill.push_back({&s, len});
+    budget -= len;
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  if (prefill.empty() && decode.empty()) {
+    update_gauges();
+    return !running_.empty() || !waiting_.empty();
+  }
+
+  // 3. One batched forward: prefill rows first, then decode rows.
+  const int64_t L = model_.cache_layers();
+  std::vector<int32_t> ids;
+  std::vector<BatchSlice> slices;
+  std::vector<Work> order = prefill;
+  order.insert(order.end(), decode.begin(), decode.end());
+  int64_t n_prefill = 0;
+  for (const Work& w : prefill) n_prefill += w.len;
+  for (const Work& w : order) {
+    Sequence& s = *w.s;
+    s.tables.resize(size_t(L));
+    s.rows.resize(size_t(L));
+    for (int64_t l = 0; l < L; ++l) s.rows[size_t(l)] = blocks_->layer_view(s.blocks, l, s.tables[size_t(l)]);
+    slices.push_back({int64_t(ids.size()), w.len, s.computed, &s.rows});
+    ids.insert(ids.end(), s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + w.len);
+  }
+  const int64_t T = int64_t(ids.size()), D = model_.hidden_size(), V = model_.vocab_size();
+  hidden_.resize(size_t(T * D));
+  model_.forward_batch(ids.data(), T, n_prefill, slices, hidden_.data());
+
+  // 4. Logits for the sequences whose last token ran.
+  std::vector<size_t> sampled;  // indices into order
+  std::vector<float> last;
+  for (size_t i = 0; i < order.size(); ++i) {
+    Sequence& s = *order[i].s;
+    s.computed += order[i].len;
+    if (s.computed == int64_t(s.tokens.size())) {
+      sampled.push_back(i);
+      const float* h = &hidden_[size_t((slices[i].row0 + order[i].len - 1) * D)];
+      last.insert(last.end(), h, h + D);
+    }
+  }
+  if (opts_.prefix_cache)
+    for (const Work& w : order) publish_prefix(*w.s);
+  logits_.resize(sampled.size() * size_t(V));
+  if (!sampled.empty()) model_.logits(last.data(), int64_t(sampled.size()), logits_.data());
+
+  // 5. Sample, stream, finish.
+  const auto now = Clock::now();
+  const int64_t ctx = context();
+  std::vector<Sequence*> done;
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    Sequence& s = *order[sampled[j]].s;
+    const float* lg = &logits_[j * size_t(V)];
+    TokenEvent ev;
+    ev.token = s.sampler.sample(lg, V);
+    if (s.req.top_logprobs >= 0) token_logprobs(lg, V, ev.token, s.req.top_logprobs, &ev.logprob, &ev.top_logprobs);
+    ev.prompt_tokens = s.prompt_len;
+    ev.cached_tokens = s.cached_tokens;
+    s.tokens.push_back(ev.token);
+    ++s.generated;
+    std::string reason;
+    if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), ev.token) != s.req.stop_ids.end()) reason = "stop";
+    else if (s.generated >= s.req.max_new_tokens || int64_t(s.tokens.size()) >= ctx) reason = "length";
+    if (!reason.empty()) {
+      ev.finished = true;
+      ev.finish_reason = reason;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++stats_.generated_tokens;
+      const double dt = std::chrono::duration<double>(now - (s.generated == 1 ? s.submitted : s.last_token)).count();
+      if (s.generated == 1) stats_.time_to_first_token.observe(dt);
+      else stats_.time_per_output_token.observe(dt);
+    }
+    s.last_token = now;
+    const bool keep = s.cb ? s.cb(ev) : true;
+    if (!reason.empty()) {
+      release_blocks(s);
+      std::lock_guard<std::mutex> lk(mu_);
+      ++stats_.requests_finished;
+      done.push_back(&s);
+    } else if (!keep) {
+      done.push_back(&s);
+      finish(s, "cancelled");
+    }
+  }
+  if (!done.empty())
+    running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                  [&](const std::unique_ptr<Sequence>& p) {
+                                    return std::find(done.begin(), done.end(), p.get()) != done.end();
+                                  }),
+                   running_.end());
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++stats_.steps;
+  }
+  update_gauges();
+  return true;
+}
+
+void Engine::update_gauges() {
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_.waiting = int64_t(waiting_.size() + incoming_.size());
+  stats_.running = int64_t(running_.size());
+  stats_.cache_blocks_used = blocks_->used_blocks();
+  stats_.cache_blocks_free = blocks_->free_blocks();
+  stats_.cache_blocks_cached = blocks_->cached_blocks();
+}
+
+}  // namespace dsv3
