@@ -118,7 +118,7 @@ void run(const BenchArgs& a) {
 void add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Prefill and decode speed (llama-bench style)");
   auto a = std::make_shared<BenchArgs>();
-  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--model", a->model, "Hugging Face model folder (required)");
   cmd->add_option("-p,--n-prompt", a->prompts, "Prompt lengths to prefill, comma-separated (default 512)")
       ->delimiter(',');
   cmd->add_option("-n,--n-gen", a->gens, "Token counts to decode, comma-separated (default 128)")->delimiter(',');
@@ -127,7 +127,13 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--tg-prompt", a->tg_prompt, "Prompt tokens prefilled before each tg run (default 8)");
   cmd->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
   cmd->add_flag("--json", a->json, "Print a JSON array, one object per test");
-  cmd->callback([a] { run(*a); });
+  cmd->require_subcommand(0, 1);
+  add_bench_serve(*cmd);
+  cmd->callback([a, cmd] {
+    if (cmd->got_subcommand("serve")) return;  // `dsv3 bench serve` ran its own callback
+    DSV3_CHECK(!a->model.empty(), "bench: --model is required");
+    run(*a);
+  });
 }
 
 DSV3_COMMAND(46, add_bench);

@@ -16,6 +16,9 @@ bool register_command(int order, AddCommand add);
 // Adds every registered subcommand to app, in order.
 void add_registered_commands(CLI::App& app);
 
+// `dsv3 bench serve` (cmd_bench_serve.cpp), a subcommand of `dsv3 bench`.
+void add_bench_serve(CLI::App& bench);
+
 }  // namespace dsv3::cli
 
 #define DSV3_CMD_CAT2(a, b) a##b
