@@ -235,6 +235,7 @@ class DeepSeekReference:
         self.inv_freq = rope_inv_freq(cfg, dtype)
         self.softmax_scale, self.cs_scale = rope_scales(cfg)
         self.mtp_mask_pos0 = mtp_mask_pos0
+        self.router_log = None  # a list to record (scores s [T, E], chosen [T, K]) per gate call (grad_reference.py)
         if cfg.get("hidden_act", "silu") != "silu":
             raise ValueError(f"hidden_act {cfg.get('hidden_act')} not supported")
 
@@ -338,6 +339,8 @@ class DeepSeekReference:
         elif method not in ("noaux_tc", "group_limited_greedy", "greedy"):
             raise ValueError(f"topk_method {method!r} not supported")
         idx = choice.topk(K, dim=-1).indices
+        if self.router_log is not None:
+            self.router_log.append((s, idx))
         w = s.gather(1, idx)
         rsf = float(c.get("routed_scaling_factor", 1.0))
         norm = bool(c.get("norm_topk_prob", False))
