@@ -317,6 +317,39 @@ TEST_P(TrainGradcheckFfnMoe, FloatForwardEqualsInference) {
   EXPECT_LE(max_diff, 1e-5f * max_ref);
 }
 
+// The float instantiation (what training runs) agrees with the double one the finite
+// differences validated: gradients within 1e-4 of each tensor's scale.
+TEST_P(TrainGradcheckFfnMoe, FloatGradientsMatchDouble) {
+  const ModelConfig c = moe_config(GetParam());
+  const MoeLayout L(c);
+  const int64_t B = 2, T = 8, N = B * T, D = L.D, E = L.E, K = c.num_experts_per_tok;
+  const auto theta = moe_theta<double>(c, 51);
+  const auto bias = moe_bias(c, 52);
+  const auto x = randn<double>(size_t(N * D), 1.0, 53);
+  const auto R = randn<double>(size_t(N * D), 1.0, 54);
+  auto run = [&](auto zero) {
+    using F = decltype(zero);
+    const std::vector<F> th(theta.begin(), theta.end()), xf(x.begin(), x.end()), rf(R.begin(), R.end());
+    std::vector<F> y(size_t(N * D)), d_th(th.size(), F(0)), d_x(xf.size(), F(0)), d_s(size_t(N * E), F(0));
+    MoeSaved<F> s;
+    const auto w = moe_view(c, th.data(), bias.empty() ? nullptr : bias.data());
+    moe_forward(w, c, xf.data(), N, y.data(), s);
+    balance_loss_backward(s.scores.data(), s.expert.data(), B, T, E, K, 0.1, F(1), d_s.data());
+    moe_backward(w, c, s, rf.data(), d_s.data(), moe_grad_view(c, d_th.data()), d_x.data());
+    d_th.insert(d_th.end(), d_x.begin(), d_x.end());
+    return std::make_pair(std::vector<double>(d_th.begin(), d_th.end()), s.expert);
+  };
+  const auto [gd, sel_d] = run(0.0);
+  const auto [gf, sel_f] = run(0.0f);
+  ASSERT_EQ(sel_d, sel_f);
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < gd.size(); ++i) {
+    max_ref = std::max(max_ref, std::abs(gd[i]));
+    max_diff = std::max(max_diff, std::abs(gd[i] - gf[i]));
+  }
+  EXPECT_LT(max_diff, 1e-4 * max_ref);
+}
+
 // Group limiting must actually change some selections (else the V3 case would not test it).
 TEST(TrainGradcheckFfn, GroupLimitingIsExercised) {
   const MoeCase mc{"v3", false, "noaux_tc", 4, 2, 3, true, 2.5, 1};
@@ -341,6 +374,26 @@ TEST(TrainGradcheckFfn, GroupLimitingIsExercised) {
     differs += plain != got;
   }
   EXPECT_GT(differs, 0);
+}
+
+// Router statistics: a zero router gives equal scores (entropy ln E) and, with ties going to
+// the lower index, every token on experts 0..K-1 (max load N, mean load N·K/E).
+TEST(TrainGradcheckFfn, MoeStatsOnAZeroRouter) {
+  const MoeCase mc{"v3", false, "noaux_tc", 1, 1, 2, true, 1.0, 0};
+  const ModelConfig c = moe_config(mc);
+  const MoeLayout L(c);
+  const int64_t N = 5;
+  auto theta = moe_theta<double>(c, 41);
+  std::fill(theta.begin(), theta.begin() + L.E * L.D, 0.0);
+  const std::vector<float> bias(size_t(L.E), 0.0f);
+  const auto x = randn<double>(size_t(N * L.D), 1.0, 42);
+  std::vector<double> y(size_t(N * L.D));
+  MoeSaved<double> s;
+  const MoeStats st = moe_forward(moe_view(c, theta.data(), bias.data()), c, x.data(), N, y.data(), s);
+  EXPECT_NEAR(st.entropy, std::log(double(L.E)), 1e-12);
+  EXPECT_EQ(st.max_load, double(N));
+  EXPECT_EQ(st.mean_load, double(N * 2) / double(L.E));
+  EXPECT_EQ(st.load, (std::vector<int64_t>{N, N, 0, 0, 0, 0, 0, 0}));
 }
 
 INSTANTIATE_TEST_SUITE_P(
