@@ -39,6 +39,7 @@ class OutputPipeline {
   OutputDelta finish();
   bool stopped() const { return stop_.stopped(); }
   bool produced_tool_calls() const { return tools_.produced_calls(); }
+  bool splits_reasoning() const { return split_reasoning_; }
 
  private:
   OutputDelta after_stop(std::string_view text, bool last);
