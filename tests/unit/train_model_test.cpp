@@ -104,8 +104,12 @@ void check_whole_model(const ModelConfig& c, const std::vector<int32_t>& ids, in
   TrainModel<double> tm(c);
   const LossValues lv = tm.forward(p, ids.data(), B, T, opt);
   EXPECT_NEAR(lv.total, lv.ce + opt.mtp_lambda * lv.mtp + lv.balance, 1e-12);
-  if (c.n_routed_experts > 0) EXPECT_GT(lv.balance, 0.0);
-  if (c.num_nextn_predict_layers > 0) EXPECT_GT(lv.mtp, 0.0);
+  if (c.n_routed_experts > 0) {
+    EXPECT_GT(lv.balance, 0.0);
+  }
+  if (c.num_nextn_predict_layers > 0) {
+    EXPECT_GT(lv.mtp, 0.0);
+  }
   ParamSet<double> g(c);
   tm.backward(p, g);
   TrainModel<double> probe(c);
