@@ -36,6 +36,7 @@ class ParamSet {
   const std::vector<WeightSpec>& specs() const { return specs_; }
   size_t size() const { return specs_.size(); }
   int64_t numel(size_t i) const { return offsets_[i + 1] - offsets_[i]; }
+  int64_t offset(size_t i) const { return offsets_[i]; }  // of tensor i in data()
   F* tensor(size_t i) { return data_.data() + offsets_[i]; }
   const F* tensor(size_t i) const { return data_.data() + offsets_[i]; }
   // The tensor called `name`; throws naming it when absent. find() returns null instead.
