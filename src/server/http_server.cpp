@@ -127,51 +127,72 @@ void HttpServer::install_routes() {
     res.set_content(to_json_text(model_object()), "application/json");
   });
 
-  auto generate = [this](ApiKind kind) {
-    return [this, kind](const httplib::Request& req, httplib::Response& res) {
-      metrics_.count_request(kind == ApiKind::kChat ? "chat" : "completions");
-      try {
-        const OpenAIRequest r = parse_openai_request(req.body, kind);
-        if (!r.model.empty() && r.model != service_.config().model_name)
-          throw ApiError(404, "The model '" + r.model + "' does not exist; this server serves '" +
-                                  service_.config().model_name + "'", "model", "model_not_found");
-        std::shared_ptr<CompletionJob> job = service_.start(r);
-        if (!r.stream) {
-          res.set_content(to_json_text(job->wait_response()), "application/json");
-          return;
-        }
-        res.set_header("Cache-Control", "no-cache");
-        res.set_chunked_content_provider("text/event-stream", [this, job](size_t, httplib::DataSink& sink) {
-          std::string out;
-          while (out.empty()) {
-            if (!job->next_sse(out, std::chrono::milliseconds(100))) {
-              sink.done();
-              return true;
-            }
-            // Nothing new: notice a client that went away even while no token is due.
-            if (out.empty() && !sink.is_writable()) {
-              metrics_.count_disconnect();
-              job->cancel();
-              return false;
-            }
-          }
-          if (!sink.write(out.data(), out.size())) {
-            metrics_.count_disconnect();
-            job->cancel();
-            return false;
-          }
-          if (job->finished()) sink.done();
+  // Bodies are read through a content reader: it enforces the size limit (413) but, unlike
+  // httplib's default reader, does not parse form-encoded bodies (curl -d without a JSON
+  // Content-Type would otherwise hit httplib's 8 KB form limit).
+  for (const auto& [path, kind] : {std::pair{"/v1/completions", ApiKind::kCompletion},
+                                   std::pair{"/v1/chat/completions", ApiKind::kChat}}) {
+    h.Post(path, httplib::Server::HandlerWithContentReader(
+                     [this, kind](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+                       std::string body;
+                       if (!reader([&](const char* d, size_t n) {
+                             body.append(d, n);
+                             return true;
+                           })) {
+                         if (res.status == 413)
+                           return send_error(res, 413, "request body too large: the limit is " +
+                                                           std::to_string(opts_.max_body_bytes) + " bytes");
+                       }  // otherwise the JSON parser names what is wrong with the partial body
+                       generate(kind, body, res);
+                     }));
+    h.Post(path, httplib::Server::Handler([this, kind](const httplib::Request& req, httplib::Response& res) {
+             generate(kind, req.body, res);  // no body at all
+           }));
+  }
+}
+
+void HttpServer::generate(ApiKind kind, const std::string& body, httplib::Response& res) {
+  metrics_.count_request(kind == ApiKind::kChat ? "chat" : "completions");
+  try {
+    const OpenAIRequest r = parse_openai_request(body, kind);
+    if (!r.model.empty() && r.model != service_.config().model_name)
+      throw ApiError(404,
+                     "The model '" + r.model + "' does not exist; this server serves '" + service_.config().model_name +
+                         "'",
+                     "model", "model_not_found");
+    std::shared_ptr<CompletionJob> job = service_.start(r);
+    if (!r.stream) {
+      res.set_content(to_json_text(job->wait_response()), "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [this, job](size_t, httplib::DataSink& sink) {
+      std::string out;
+      while (out.empty()) {
+        if (!job->next_sse(out, std::chrono::milliseconds(100))) {
+          sink.done();
           return true;
-        });
-      } catch (const ApiError& e) {
-        send_error(res, e.status, e.what(), e.param, e.code);
-      } catch (const std::exception& e) {
-        send_error(res, 500, std::string("internal error: ") + e.what());
+        }
+        // Nothing new: notice a client that went away even while no token is due.
+        if (out.empty() && !sink.is_writable()) {
+          metrics_.count_disconnect();
+          job->cancel();
+          return false;
+        }
       }
-    };
-  };
-  h.Post("/v1/completions", generate(ApiKind::kCompletion));
-  h.Post("/v1/chat/completions", generate(ApiKind::kChat));
+      if (!sink.write(out.data(), out.size())) {
+        metrics_.count_disconnect();
+        job->cancel();
+        return false;
+      }
+      if (job->finished()) sink.done();
+      return true;
+    });
+  } catch (const ApiError& e) {
+    send_error(res, e.status, e.what(), e.param, e.code);
+  } catch (const std::exception& e) {
+    send_error(res, 500, std::string("internal error: ") + e.what());
+  }
 }
 
 }  // namespace dsv3::server

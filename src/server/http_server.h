@@ -16,6 +16,7 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace dsv3::server {
@@ -40,6 +41,8 @@ class HttpServer {
 
  private:
   void install_routes();
+  // /v1/completions and /v1/chat/completions: JSON body -> response or SSE stream.
+  void generate(ApiKind kind, const std::string& body, httplib::Response& res);
   CompletionService& service_;
   ServerMetrics& metrics_;
   ServerOptions opts_;
