@@ -33,7 +33,7 @@ check() {  # check NAME COMMAND...
 start_server() {
   local log="$1"
   shift
-  "$DSV3" serve --model "$WORK/tiny" --port 0 "$@" 2>"$log" >/dev/null &
+  "$DSV3" serve --port 0 "$@" 2>"$log" >/dev/null &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 1 600); do
@@ -48,18 +48,35 @@ start_server() {
 }
 
 KEY="test-key-123"
-start_server "$WORK/serve.log" --api-key "$KEY" --served-model-name tiny --cache-mb 64 --threads 2
+start_server "$WORK/serve.log" --model "$WORK/tiny" --api-key "$KEY" --served-model-name tiny --cache-mb 64 --threads 2
 MAIN_URL="$URL" MAIN_PID="$PID"
-start_server "$WORK/small.log" --api-key "$KEY" --served-model-name tiny --cache-mb 16 --threads 1 \
+start_server "$WORK/small.log" --model "$WORK/tiny" --api-key "$KEY" --served-model-name tiny --cache-mb 16 --threads 1 \
   --max-running 1 --max-queue 1 --max-body-bytes 1000
 SMALL_URL="$URL"
+# The same weights with DeepSeek-R1's chat template (reasoning split, tool-call history).
+mkdir -p "$WORK/r1"
+for f in "$WORK/tiny"/*; do ln -s "$f" "$WORK/r1/"; done
+rm "$WORK/r1/tokenizer_config.json"
+/usr/bin/python3 - "$WORK/tiny/tokenizer_config.json" "$SRC/tests/fixtures/template/deepseek_r1.jinja" \
+  "$WORK/r1/tokenizer_config.json" <<'PYEOF'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["chat_template"] = open(sys.argv[2]).read()
+json.dump(cfg, open(sys.argv[3], "w"), ensure_ascii=False)
+PYEOF
+start_server "$WORK/r1.log" --model "$WORK/r1" --api-key "$KEY" --served-model-name r1 --cache-mb 16 --threads 1
+R1_URL="$URL"
 
 check "startup report prints the memory plan" grep -q 'memory plan: weights .* max concurrent sequences at full context: [0-9]' "$WORK/serve.log"
 
 export DSV3_URL="$MAIN_URL" DSV3_KEY="$KEY" DSV3_MODEL_NAME=tiny DSV3_BIN="$DSV3" DSV3_MODEL_DIR="$WORK/tiny" \
   DSV3_SMALL_URL="$SMALL_URL" DSV3_PID="$MAIN_PID"
-for script in client_tests load_test; do
-  timeout 300 node "$SRC/tests/integration/server/$script.mjs" >"$WORK/$script.out" 2>&1
+for script in client_tests reasoning_tools load_test; do
+  if [ "$script" = reasoning_tools ]; then
+    DSV3_URL="$R1_URL" DSV3_MODEL_NAME=r1 timeout 300 node "$SRC/tests/integration/server/$script.mjs" >"$WORK/$script.out" 2>&1
+  else
+    timeout 300 node "$SRC/tests/integration/server/$script.mjs" >"$WORK/$script.out" 2>&1
+  fi
   cat "$WORK/$script.out"
   passed=$((passed + $(grep -c '^PASS' "$WORK/$script.out")))
   failed=$((failed + $(grep -c '^FAIL' "$WORK/$script.out")))
