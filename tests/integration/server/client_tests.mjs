@@ -150,6 +150,15 @@ await test("stop strings: output ends before the first occurrence, streamed and 
   eq(s.finish[0], "stop", "streamed finish_reason");
 });
 
+await test("16 concurrent greedy streams each equal the same request run alone", async () => {
+  const prompts = Array.from({ length: 16 }, (_, i) => [0, 10 + i, 50 + 3 * i, 7, 200 + i]);
+  const alone = [];
+  for (const p of prompts)
+    alone.push((await api.completions.create({ model, prompt: p, max_tokens: 24, temperature: 0 })).choices[0].text);
+  const together = await Promise.all(prompts.map((p) => streamCompletion({ model, prompt: p, max_tokens: 24, temperature: 0 })));
+  eq(together.map((s) => s.text[0]), alone, "texts");
+});
+
 // --- errors: status, OpenAI error object, server still healthy -----------------------------
 async function expectApiError(fn, status, needle) {
   try {
