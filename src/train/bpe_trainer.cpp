@@ -87,15 +87,35 @@ struct QueueEntry {
 
 }  // namespace
 
-WordCounter::WordCounter() : pre_(tok::PreTokenizer::from_json(writer_pre_tokenizer(), "tokenizer_writer")) {}
+WordCounter::WordCounter(const std::vector<SpecialToken>& specials)
+    : pre_(tok::PreTokenizer::from_json(writer_pre_tokenizer(), "tokenizer_writer")) {
+  for (const SpecialToken& s : specials)
+    if (!s.content.empty()) specials_.push_back(s.content), first_byte_[uint8_t(s.content[0])] = true;
+}
 WordCounter::~WordCounter() = default;
 
 void WordCounter::add_text(std::string_view text) {
-  for_each_line(text, [&](std::string_view line) {
-    scratch_.assign(1, std::string(line));
+  auto count = [&](std::string_view segment) {
+    if (segment.empty()) return;
+    scratch_.assign(1, std::string(segment));
     pre_->pre_tokenize(scratch_);
     for (const std::string& piece : scratch_) ++counts_[piece];
     pieces_ += int64_t(scratch_.size());
+  };
+  for_each_line(text, [&](std::string_view line) {
+    // Leftmost, then longest special-token match, as the added-token split of encode.
+    size_t start = 0;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (!first_byte_[uint8_t(line[i])]) continue;
+      size_t len = 0;
+      for (const std::string& s : specials_)
+        if (s.size() > len && line.compare(i, s.size(), s) == 0) len = s.size();
+      if (len == 0) continue;
+      count(line.substr(start, i - start));
+      start = i + len;
+      i = start - 1;
+    }
+    count(line.substr(start));
   });
 }
 

@@ -7,6 +7,7 @@
 // incrementally from the words that contain the merged pair (an index pair -> words), as
 // Hugging Face does, so a merge costs time proportional to the words it touches.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
 
 #include "tokenizer/tokenizer_writer.h"
 
@@ -25,10 +27,12 @@ class PreTokenizer;
 
 // Counts pre-tokenized words (as raw bytes) with the pre-tokenizer that write_bpe_tokenizer
 // writes (DeepSeek-V3's Split regexes; its normalizer is empty), so training sees exactly the
-// pieces that encoding will.
+// pieces that encoding will. Special-token strings in the text are cut out first, as encode
+// does, and not counted. (Hugging Face's Tokenizer.train counts each one as a single word and
+// learns merges that spell it, which encode never uses; that is the one difference.)
 class WordCounter {
  public:
-  WordCounter();
+  explicit WordCounter(const std::vector<SpecialToken>& specials = deepseek_special_tokens());
   ~WordCounter();
   // Pre-tokenizes each line of `text` (with its "\n", as tokenizers' train_from_files reads
   // files) and counts the pieces.
@@ -40,6 +44,8 @@ class WordCounter {
  private:
   std::unique_ptr<tok::PreTokenizer> pre_;
   std::unordered_map<std::string, int64_t> counts_;  // keyed by byte-level form
+  std::vector<std::string> specials_;
+  std::array<bool, 256> first_byte_{};  // first bytes of specials_, to skip most positions
   std::vector<std::string> scratch_;
   int64_t pieces_ = 0;
 };

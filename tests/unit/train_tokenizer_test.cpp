@@ -83,6 +83,19 @@ TEST(TrainTokenizer, PiecesFollowThePreTokenizer) {
   EXPECT_EQ(c.count("45"), 1u);
 }
 
+TEST(TrainTokenizer, SpecialTokenStringsAreCutOutAndNotCounted) {
+  WordCounter wc;
+  wc.add_text("a `<think>` b<｜User｜><｜User｜>c\n");
+  const auto c = wc.counts();
+  // Pieces as encode sees them: the text between the specials, pre-tokenized.
+  EXPECT_EQ(c.count("a"), 1u);
+  EXPECT_EQ(c.count(" `"), 1u);
+  EXPECT_EQ(c.count("`"), 1u);
+  EXPECT_EQ(c.count(" b"), 1u);
+  EXPECT_EQ(c.count("c"), 1u);
+  for (const auto& [w, n] : c) EXPECT_EQ(w.find("think"), std::string::npos) << w;
+}
+
 TEST(TrainTokenizer, WrittenTokenizerHasSpecialsAndRoundTrips) {
   const std::string dir = test::make_temp_dir("bpe");
   WordCounter wc;
