@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/quant.h"
 
 namespace dsv3 {
 
@@ -51,9 +52,9 @@ const KernelSet& kernels_for(Isa isa) {
 
 void validate(const WeightMatrix& w) {
   DSV3_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
-                 w.dtype == DType::F8_E4M3,
+                 w.dtype == DType::F8_E4M3 || is_int_weight(w.dtype),
              "matmul: weight ", w.name, " has dtype ", dtype_name(w.dtype),
-             "; supported are F32, F16, BF16, F8_E4M3");
+             "; supported are F32, F16, BF16, F8_E4M3, I8, I4");
   DSV3_CHECK(w.rows >= 0 && w.cols >= 0, "matmul: weight ", w.name, " has negative shape");
   DSV3_CHECK(w.data || w.rows == 0 || w.cols == 0, "matmul: weight ", w.name, " has no data");
   if (w.dtype == DType::F8_E4M3) {
@@ -61,6 +62,13 @@ void validate(const WeightMatrix& w) {
                " has non-positive block size ", w.block_rows, "x", w.block_cols);
     DSV3_CHECK(w.scale_inv || w.rows == 0 || w.cols == 0, "matmul: F8_E4M3 weight ", w.name,
                " has no scale_inv");
+  }
+  if (is_int_weight(w.dtype)) {
+    DSV3_CHECK(w.block_rows > 0 && w.block_cols > 0 && w.block_cols % kIntGroupMultiple == 0, "matmul: ",
+               dtype_name(w.dtype), " weight ", w.name, " has block size ", w.block_rows, "x", w.block_cols,
+               "; groups must be positive multiples of ", kIntGroupMultiple, " weights");
+    DSV3_CHECK(w.scale_inv || w.rows == 0 || w.cols == 0, "matmul: ", dtype_name(w.dtype), " weight ",
+               w.name, " has no scales");
   }
 }
 

@@ -14,12 +14,13 @@
 namespace dsv3 {
 
 struct WeightMatrix {
-  DType dtype = DType::F32;  // F32, F16, BF16, F8_E4M3
+  DType dtype = DType::F32;  // F32, F16, BF16, F8_E4M3, I8, I4 (formats: kernels/quant.h)
   int64_t rows = 0;          // N, output features
   int64_t cols = 0;          // K, input features
-  const void* data = nullptr;
-  // F8_E4M3 only: DeepSeek's `weight_scale_inv`, f32 [ceil(N/block_rows), ceil(K/block_cols)],
-  // row-major; the real weight is fp8 value × scale_inv of its block (edge blocks partial).
+  const void* data = nullptr;  // I4: rows of ceil(K/2) bytes
+  // F8_E4M3, I8, I4: block scales, f32 [ceil(N/block_rows), ceil(K/block_cols)], row-major;
+  // the real weight is code × scale_inv of its block (edge blocks partial). DeepSeek's FP8
+  // `weight_scale_inv`; I8/I4 groups (block_cols, a multiple of 32) usually of one row.
   const float* scale_inv = nullptr;
   int64_t block_rows = 128, block_cols = 128;
   std::string name;  // for error messages

@@ -46,21 +46,22 @@ inline float hsum(__m256 v) {
 // With kFull false only the first n (< 16) are read, via a zero-padded copy.
 // Decoded value × kUnit = stored value (before FP8 block scales).
 
+// Dec::bytes(k): bytes of the first k weights of a row (k even for the packed I4).
 template <class Dec, bool kFull>
 inline void load16(const void* row, int64_t k, int64_t n, __m256* out) {
-  constexpr int64_t B = Dec::kBytes;
-  const uint8_t* p = static_cast<const uint8_t*>(row) + k * B;
+  const uint8_t* p = static_cast<const uint8_t*>(row) + Dec::bytes(k);
   if constexpr (kFull) {
     Dec::decode(p, out);
   } else {
-    alignas(32) uint8_t buf[16 * B] = {};
-    std::memcpy(buf, p, size_t(imin(n, 16) * B));
+    alignas(32) uint8_t buf[64] = {};
+    std::memcpy(buf, p, size_t(Dec::bytes(imin(n, 16))));
     Dec::decode(buf, out);
   }
 }
 
 struct DecF32 {
   static constexpr int64_t kBytes = 4;
+  static constexpr int64_t bytes(int64_t k) { return k * kBytes; }
   static constexpr float kUnit = 1.0f;
   static inline void decode(const uint8_t* p, __m256* out) {
     out[0] = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
@@ -69,6 +70,7 @@ struct DecF32 {
 };
 struct DecBf16 {
   static constexpr int64_t kBytes = 2;
+  static constexpr int64_t bytes(int64_t k) { return k * kBytes; }
   static constexpr float kUnit = 1.0f;
   static inline void decode(const uint8_t* p, __m256* out) {
     for (int j = 0; j < 2; ++j) {
@@ -79,6 +81,7 @@ struct DecBf16 {
 };
 struct DecF16 {
   static constexpr int64_t kBytes = 2;
+  static constexpr int64_t bytes(int64_t k) { return k * kBytes; }
   static constexpr float kUnit = 1.0f;
   static inline void decode(const uint8_t* p, __m256* out) {
     for (int j = 0; j < 2; ++j) out[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * j)));
@@ -87,6 +90,7 @@ struct DecF16 {
 // e4m3fn → f16 of value/256 by bit moves (see matmul_avx512_impl.h), then vcvtph2ps.
 struct DecFp8 {
   static constexpr int64_t kBytes = 1;
+  static constexpr int64_t bytes(int64_t k) { return k * kBytes; }
   static constexpr float kUnit = 256.0f;
   static inline void decode(const uint8_t* p, __m256* out) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -97,28 +101,54 @@ struct DecFp8 {
   }
 };
 
+// Block-scaled integers (quant.h): I8 codes, and I4 nibbles (q + 8) two per byte with
+// weight 2i in the low nibble; both decode to q exactly in f32.
+struct DecI8 {
+  static constexpr float kUnit = 1.0f;
+  static constexpr int64_t bytes(int64_t k) { return k; }
+  static inline void decode(const uint8_t* p, __m256* out) {
+    for (int j = 0; j < 2; ++j)
+      out[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8 * j))));
+  }
+};
+struct DecI4 {
+  static constexpr float kUnit = 1.0f;
+  static constexpr int64_t bytes(int64_t k) { return (k + 1) / 2; }
+  static inline void decode(const uint8_t* p, __m256* out) {
+    // Each byte b → the word (b & 15) | (b >> 4) << 8: the 16 nibbles as bytes, in order.
+    const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m128i u = _mm_or_si128(_mm_and_si128(w, _mm_set1_epi16(0x000f)),
+                                   _mm_and_si128(_mm_slli_epi16(w, 4), _mm_set1_epi16(0x0f00)));
+    const __m256i eight = _mm256_set1_epi32(8);
+    out[0] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(u), eight));
+    out[1] = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(u, 8)), eight));
+  }
+};
+
 template <class Dec>
 constexpr bool is_fp8() { return std::is_same_v<Dec, DecFp8>; }
+template <class Dec>
+constexpr bool is_scaled() { return is_fp8<Dec>() || std::is_same_v<Dec, DecI8> || std::is_same_v<Dec, DecI4>; }
 
 template <class Dec>
 void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
   const int64_t K = w.cols;
-  const void* row = static_cast<const uint8_t*>(w.data) + n * K * Dec::kBytes;
-  const int64_t bc = is_fp8<Dec>() ? w.block_cols : K;
+  const void* row = static_cast<const uint8_t*>(w.data) + n * Dec::bytes(K);
+  const int64_t bc = is_scaled<Dec>() ? w.block_cols : K;
   const float* srow = nullptr;
-  if constexpr (is_fp8<Dec>()) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
+  if constexpr (is_scaled<Dec>()) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
   for (int64_t k = k0, end = k0 + len; k < end;) {
     const int64_t stop = imin(end, (k / bc + 1) * bc);
-    const __m256 s = _mm256_set1_ps(is_fp8<Dec>() ? srow[k / bc] * Dec::kUnit : 1.0f);
+    const __m256 s = _mm256_set1_ps(is_scaled<Dec>() ? srow[k / bc] * Dec::kUnit : 1.0f);
     __m256 v[2];
     for (; k + 16 <= stop; k += 16) {
       load16<Dec, true>(row, k, 16, v);
-      for (int j = 0; j < 2; ++j) _mm256_storeu_ps(out + (k - k0) + 8 * j, is_fp8<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
+      for (int j = 0; j < 2; ++j) _mm256_storeu_ps(out + (k - k0) + 8 * j, is_scaled<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
     }
     if (k < stop) {
       const int64_t m = stop - k;
       load16<Dec, false>(row, k, m, v);
-      for (int j = 0; j < 2; ++j) store_n(out + (k - k0) + 8 * j, m - 8 * j, is_fp8<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
+      for (int j = 0; j < 2; ++j) store_n(out + (k - k0) + 8 * j, m - 8 * j, is_scaled<Dec>() ? _mm256_mul_ps(v[j], s) : v[j]);
       k = stop;
     }
   }
@@ -138,8 +168,8 @@ void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, 
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) {
     for (int r = 0; r < R; ++r) {
-      const char* pf = reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride) + k * Dec::kBytes;
-      for (int64_t b = 0; b < 16 * Dec::kBytes; b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+      const char* pf = reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride) + Dec::bytes(k);
+      for (int64_t b = 0; b < Dec::bytes(16); b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
       __m256 wv[2];
       load16<Dec, true>(w0 + r * wstride, k, 16, wv);
       for (int j = 0; j < 2; ++j)
@@ -179,7 +209,7 @@ template <class Dec>
 void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
   static constexpr auto table = rows_table<Dec>(std::make_integer_sequence<int, kRowsR>{});
   const int64_t K = w.cols, N = w.rows;
-  const int64_t wstride = K * Dec::kBytes;
+  const int64_t wstride = Dec::bytes(K);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   const int64_t br = is_fp8<Dec>() ? w.block_rows : N;
   for (int64_t s0 = n0; s0 < n1;) {
@@ -206,6 +236,59 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
       }
     }
     s0 = s1;
+  }
+}
+
+// I8/I4 rows: one partial sum per row for the current scale group (groups are multiples of
+// 16 weights, quant.h), folded into the result with one FMA by the row's group scale.
+template <class Dec, int R>
+void rows_int_group(const float* x, const uint8_t* w0, int64_t wstride, const float* const* srow, int64_t K,
+                    int64_t G, float* y) {
+  __m256 acc[R], part[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  const int64_t pf_rows = R * (1 + kPrefetchBytes / (R * wstride));
+  for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, ++g) {
+    for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_ps();
+    const int64_t ge = imin(g0 + G, K);
+    int64_t k = g0;
+    for (; k + 16 <= ge; k += 16) {
+      const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride) + Dec::bytes(k), _MM_HINT_T0);
+        __m256 wv[2];
+        load16<Dec, true>(w0 + r * wstride, k, 16, wv);
+        part[r] = _mm256_fmadd_ps(x0, wv[0], part[r]);
+        part[r] = _mm256_fmadd_ps(x1, wv[1], part[r]);
+      }
+    }
+    if (k < ge) {
+      const int64_t m = ge - k;
+      const __m256 x0 = load_n(x + k, m), x1 = load_n(x + k + 8, m - 8);
+      for (int r = 0; r < R; ++r) {
+        __m256 wv[2];
+        load16<Dec, false>(w0 + r * wstride, k, m, wv);
+        part[r] = _mm256_fmadd_ps(x0, wv[0], part[r]);
+        part[r] = _mm256_fmadd_ps(x1, wv[1], part[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(part[r], _mm256_set1_ps(srow[r][g]), acc[r]);
+  }
+  for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+}
+
+template <class Dec>
+void rows_int_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  using Fn = void (*)(const float*, const uint8_t*, int64_t, const float* const*, int64_t, int64_t, float*);
+  static constexpr Fn table[kRowsR] = {&rows_int_group<Dec, 1>, &rows_int_group<Dec, 2>, &rows_int_group<Dec, 3>,
+                                       &rows_int_group<Dec, 4>};
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols, scale_cols = ceil_div(K, G);
+  const int64_t wstride = Dec::bytes(K);
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; n += kRowsR) {
+    const int64_t r = imin(kRowsR, n1 - n);
+    const float* srow[kRowsR];
+    for (int64_t i = 0; i < kRowsR; ++i) srow[i] = w.scale_inv + ((n + imin(i, r - 1)) / w.block_rows) * scale_cols;
+    for (int64_t t = 0; t < T; ++t) table[r - 1](x + t * K, wdata + n * wstride, wstride, srow, K, G, y + t * N + n);
   }
 }
 
@@ -316,11 +399,23 @@ void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, in
   }
 }
 
+// I4 segments must start on a byte: an odd k0 decodes its first weight in scalar code.
+void decode_int4(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  if (len > 0 && (k0 & 1)) {
+    const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * DecI4::bytes(w.cols);
+    out[0] = float(int(row[k0 >> 1] >> 4) - 8) * w.scale_inv[(n / w.block_rows) * ceil_div(w.cols, w.block_cols) + k0 / w.block_cols];
+    ++out, ++k0, --len;
+  }
+  decode_segment<DecI4>(w, n, k0, len, out);
+}
+
 void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
   switch (w.dtype) {
     case DType::F32: return decode_segment<DecF32>(w, n, k0, len, out);
     case DType::F16: return decode_segment<DecF16>(w, n, k0, len, out);
     case DType::BF16: return decode_segment<DecBf16>(w, n, k0, len, out);
+    case DType::I8: return decode_segment<DecI8>(w, n, k0, len, out);
+    case DType::I4: return decode_int4(w, n, k0, len, out);
     default: return decode_segment<DecFp8>(w, n, k0, len, out);
   }
 }
@@ -330,6 +425,8 @@ void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
     case DType::F32: return rows_kernel<DecF32>(x, T, w, y, n0, n1);
     case DType::F16: return rows_kernel<DecF16>(x, T, w, y, n0, n1);
     case DType::BF16: return rows_kernel<DecBf16>(x, T, w, y, n0, n1);
+    case DType::I8: return rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
+    case DType::I4: return rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_kernel<DecFp8>(x, T, w, y, n0, n1);
   }
 }
@@ -339,6 +436,8 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
     case DType::F32: return tiles_kernel<DecF32>(x, T, w, y, t0, t1, n0, n1);
     case DType::F16: return tiles_kernel<DecF16>(x, T, w, y, t0, t1, n0, n1);
     case DType::BF16: return tiles_kernel<DecBf16>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I8: return tiles_kernel<DecI8>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I4: return tiles_kernel<DecI4>(x, T, w, y, t0, t1, n0, n1);
     default: return tiles_kernel<DecFp8>(x, T, w, y, t0, t1, n0, n1);
   }
 }

@@ -135,12 +135,25 @@ struct DecFp8 {
 };
 #endif
 
+// Software prefetch runs at least this far ahead of the loads in the rows path.
+constexpr int64_t kPrefetchBytes = 4096;
+
+#include "kernels/matmul_avx512_int.h"
+
 template <class Dec>
 constexpr int64_t elem_bytes() {
   if constexpr (std::is_same_v<Dec, DecF32>) return 4;
   else if constexpr (std::is_same_v<Dec, DecBf16> || std::is_same_v<Dec, DecF16>) return 2;
-  else return 1;  // the FP8 decoders
+  else return 1;  // the FP8 decoders and I8 (I4: see row_bytes)
 }
+// Bytes of the first k weights of a row (k even for I4).
+template <class Dec>
+constexpr int64_t row_bytes(int64_t k) {
+  return std::is_same_v<Dec, DecI4> ? (k + 1) / 2 : k * elem_bytes<Dec>();
+}
+// Weights with block scales (FP8, I8, I4): decoded value × kUnit × scale_inv = real value.
+template <class Dec>
+constexpr bool kScaled = !std::is_same_v<Dec, DecF32> && !std::is_same_v<Dec, DecBf16> && !std::is_same_v<Dec, DecF16>;
 
 // out[0, len) = W[n, k0 : k0+len) in f32, scales applied (one rounding: q × scale).
 template <class Dec>
@@ -148,13 +161,13 @@ void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, f
   constexpr int V = Dec::kVecs;
   constexpr int64_t E = 16 * V;
   const int64_t K = w.cols;
-  const void* row = static_cast<const uint8_t*>(w.data) + n * K * elem_bytes<Dec>();
-  const int64_t bc = std::is_same_v<Dec, DecFp8> ? w.block_cols : K;
+  const void* row = static_cast<const uint8_t*>(w.data) + n * row_bytes<Dec>(K);
+  const int64_t bc = kScaled<Dec> ? w.block_cols : K;
   const float* srow = nullptr;
-  if constexpr (std::is_same_v<Dec, DecFp8>) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
+  if constexpr (kScaled<Dec>) srow = w.scale_inv + (n / w.block_rows) * ceil_div(K, bc);
   for (int64_t k = k0, end = k0 + len; k < end;) {
     const int64_t stop = imin(end, (k / bc + 1) * bc);
-    const bool scaled = std::is_same_v<Dec, DecFp8>;
+    const bool scaled = kScaled<Dec>;
     const __m512 s = _mm512_set1_ps(scaled ? srow[k / bc] * Dec::kUnit : 1.0f);
     __m512 v[V];
     for (; k + E <= stop; k += E) {
@@ -228,8 +241,6 @@ void permute_x_fp8(const float* x, int64_t T, int64_t K, float* out) {
 }
 #endif
 
-// Software prefetch runs at least this far ahead of the loads in the rows path.
-constexpr int64_t kPrefetchBytes = 4096;
 
 // y[t·ldy + r] = Σ_k xs[t·ldx + k] · w_r[k] for r < R, t < TT. w rows are `wstride` bytes
 // apart. kPadded: xs rows are zero-padded to whole chunks (then tails load x unmasked).
@@ -409,6 +420,8 @@ inline __m512 load16(const void* row, int64_t k, int64_t n) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   } else if constexpr (std::is_same_v<Dec, DecF16>) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + k));
+  } else if constexpr (std::is_same_v<Dec, DecI8> || std::is_same_v<Dec, DecI4>) {
+    return load16_int<Dec>(row, k, n);
   } else {
     const __m128i b = _mm_maskz_loadu_epi8(m, static_cast<const uint8_t*>(row) + k);
     __m256i h = _mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7);
@@ -417,14 +430,14 @@ inline __m512 load16(const void* row, int64_t k, int64_t n) {
   }
 }
 template <class Dec>
-constexpr float kUnit16 = std::is_same_v<Dec, DecF32> || std::is_same_v<Dec, DecBf16> || std::is_same_v<Dec, DecF16> ? 1.0f : 256.0f;
+constexpr float kUnit16 = std::is_same_v<Dec, DecFp8> ? 256.0f : 1.0f;
 
 // P[k][0, 32) = W[n + j, k0 + k] for k < kk (scaled f32), columns j >= nn zero.
 // Decodes 16 rows × 16 columns into registers and transposes them in place.
-// Needs every 16-column piece inside one FP8 scale block (bc % 16 == 0, k0 % 16 == 0).
+// Needs every 16-column piece inside one scale block (bc % 16 == 0, k0 % 16 == 0).
 template <class Dec>
 void pack_panel_direct(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, float* P) {
-  constexpr bool fp8 = kUnit16<Dec> != 1.0f;
+  constexpr bool fp8 = kScaled<Dec>;
   const int64_t K = w.cols, kpad = (kk + 15) / 16 * 16;
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
   const int64_t bc = fp8 ? w.block_cols : K, scale_cols = ceil_div(K, bc);
@@ -434,7 +447,7 @@ void pack_panel_direct(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0,
     const float* srow[16];
     for (int64_t i = 0; i < 16; ++i) {
       const int64_t r = n + 16 * h + imin(i, imax(vr - 1, 0));
-      rows[i] = base + r * K * elem_bytes<Dec>();
+      rows[i] = base + r * row_bytes<Dec>(K);
       srow[i] = fp8 ? w.scale_inv + (r / w.block_rows) * scale_cols : nullptr;
     }
     for (int64_t kb = 0; kb < kpad; kb += 16) {
@@ -517,10 +530,10 @@ void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, in
   const int64_t K = w.cols, N = w.rows;
   float* P = scratch(1, size_t(kKc * kNr));
   float* tmp = scratch(2, size_t(16 * kKc));
-  constexpr int64_t eb = elem_bytes<Dec>();
+
   const char* wbytes = static_cast<const char*>(w.data);
   const int64_t calls = ceil_div(t1 - t0, kMr);
-  const bool direct = kUnit16<Dec> == 1.0f || w.block_cols % 16 == 0;
+  const bool direct = !kScaled<Dec> || w.block_cols % 16 == 0;
   for (int64_t n = n0; n < n1; n += kNr) {
     const int64_t nn = imin(kNr, n1 - n);
     for (int64_t k0 = 0; k0 < K; k0 += kKc) {
@@ -532,12 +545,12 @@ void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, in
       int64_t pn = n, pk = k0 + kKc;
       if (pk >= K) pn += kNr, pk = 0;
       const int64_t pnn = imin(kNr, n1 - pn), pkk = imin(kKc, K - pk);
-      const int64_t row_lines = ceil_div(pkk * eb, 64), lines = pn < n1 ? pnn * row_lines : 0;
+      const int64_t row_lines = ceil_div(row_bytes<Dec>(pkk), 64), lines = pn < n1 ? pnn * row_lines : 0;
       const int64_t per_call = ceil_div(lines, calls);
       int64_t line = 0, pf_row = 0, pf_col = 0;
       for (int64_t t = t0; t < t1; t += kMr) {
         for (int64_t e = imin(lines, line + per_call); line < e; ++line) {
-          _mm_prefetch(wbytes + ((pn + pf_row) * K + pk) * eb + pf_col * 64, _MM_HINT_T1);
+          _mm_prefetch(wbytes + (pn + pf_row) * row_bytes<Dec>(K) + row_bytes<Dec>(pk) + pf_col * 64, _MM_HINT_T1);
           if (++pf_col == row_lines) pf_col = 0, ++pf_row;
         }
         const int64_t mr = imin(kMr, t1 - t);
@@ -562,11 +575,23 @@ void tiles_fn(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
   tiles_kernel<Dec>(x, T, w, y, t0, t1, n0, n1);
 }
 
+// I4 segments must start on a byte: an odd k0 decodes its first weight in scalar code.
+void decode_int4(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
+  if (len > 0 && (k0 & 1)) {
+    const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * row_bytes<DecI4>(w.cols);
+    out[0] = float(int((row[k0 >> 1] >> 4)) - 8) * w.scale_inv[(n / w.block_rows) * ceil_div(w.cols, w.block_cols) + k0 / w.block_cols];
+    ++out, ++k0, --len;
+  }
+  decode_fn<DecI4>(w, n, k0, len, out);
+}
+
 void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float* out) {
   switch (w.dtype) {
     case DType::F32: return decode_fn<DecF32>(w, n, k0, len, out);
     case DType::F16: return decode_fn<DecF16>(w, n, k0, len, out);
     case DType::BF16: return decode_fn<DecBf16>(w, n, k0, len, out);
+    case DType::I8: return decode_fn<DecI8>(w, n, k0, len, out);
+    case DType::I4: return decode_int4(w, n, k0, len, out);
     default: return decode_fn<DecFp8>(w, n, k0, len, out);
   }
 }
@@ -576,6 +601,8 @@ void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
     case DType::F32: return rows_fn<DecF32>(x, T, w, y, n0, n1);
     case DType::F16: return rows_fn<DecF16>(x, T, w, y, n0, n1);
     case DType::BF16: return rows_fn<DecBf16>(x, T, w, y, n0, n1);
+    case DType::I8: return rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
+    case DType::I4: return rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_fn<DecFp8>(x, T, w, y, n0, n1);
   }
 }
@@ -585,6 +612,8 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
     case DType::F32: return tiles_fn<DecF32>(x, T, w, y, t0, t1, n0, n1);
     case DType::F16: return tiles_fn<DecF16>(x, T, w, y, t0, t1, n0, n1);
     case DType::BF16: return tiles_fn<DecBf16>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I8: return tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I4: return tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
     default: return tiles_fn<DecFp8>(x, T, w, y, t0, t1, n0, n1);
   }
 }

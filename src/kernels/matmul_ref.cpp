@@ -1,24 +1,31 @@
-// Scalar twin of matmul: decode every weight to f32 exactly as stored (F8_E4M3 times the
-// scale_inv of its block), multiply in f32, and sum in double so that the reference is
+// Scalar twin of matmul: decode every weight to f32 exactly as stored (F8_E4M3, I8, I4 times
+// the scale_inv of its block), multiply in f32, and sum in double so that the reference is
 // more accurate than any kernel it checks.
 #include <cstring>
 
 #include "core/error.h"
 #include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 namespace dsv3 {
 
 namespace {
+float block_scale(const WeightMatrix& w, int64_t n, int64_t k) {
+  const int64_t scale_cols = (w.cols + w.block_cols - 1) / w.block_cols;
+  return w.scale_inv[(n / w.block_rows) * scale_cols + k / w.block_cols];
+}
+
 float weight_at(const WeightMatrix& w, int64_t n, int64_t k) {
   const int64_t i = n * w.cols + k;
   switch (w.dtype) {
     case DType::F32: return static_cast<const float*>(w.data)[i];
     case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
     case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(w.data)[i]);
-    case DType::F8_E4M3: {
-      const int64_t scale_cols = (w.cols + w.block_cols - 1) / w.block_cols;
-      const float s = w.scale_inv[(n / w.block_rows) * scale_cols + k / w.block_cols];
-      return fp8e4m3_to_f32(static_cast<const uint8_t*>(w.data)[i]) * s;
+    case DType::F8_E4M3: return fp8e4m3_to_f32(static_cast<const uint8_t*>(w.data)[i]) * block_scale(w, n, k);
+    case DType::I8: return float(static_cast<const int8_t*>(w.data)[i]) * block_scale(w, n, k);
+    case DType::I4: {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(DType::I4, w.cols);
+      return float(int4_code(row, k)) * block_scale(w, n, k);
     }
     default: fail("matmul_ref: unsupported weight dtype ", dtype_name(w.dtype), " for ", w.name);
   }
@@ -26,12 +33,11 @@ float weight_at(const WeightMatrix& w, int64_t n, int64_t k) {
 }  // namespace
 
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
-  DSV3_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
-                 w.dtype == DType::F8_E4M3,
+  const bool scaled = w.dtype == DType::F8_E4M3 || is_int_weight(w.dtype);
+  DSV3_CHECK(scaled || w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16,
              "matmul_ref: unsupported weight dtype ", dtype_name(w.dtype), " for ", w.name);
-  DSV3_CHECK(w.dtype != DType::F8_E4M3 ||
-                 (w.scale_inv && w.block_rows > 0 && w.block_cols > 0),
-             "matmul_ref: F8_E4M3 weight ", w.name, " needs scale_inv and positive block sizes");
+  DSV3_CHECK(!scaled || (w.scale_inv && w.block_rows > 0 && w.block_cols > 0), "matmul_ref: ",
+             dtype_name(w.dtype), " weight ", w.name, " needs scale_inv and positive block sizes");
   for (int64_t t = 0; t < T; ++t)
     for (int64_t n = 0; n < w.rows; ++n) {
       double acc = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/quant.h"
 
 namespace dsv3::matmul_detail {
 
@@ -34,6 +35,16 @@ void decode_scalar(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, fl
         const int64_t stop = std::min(end, (k / bc + 1) * bc);
         const float s = srow[k / bc];
         for (; k < stop; ++k) out[k - k0] = kFp8E4m3ToF32.v[p[k]] * s;
+      }
+      return;
+    }
+    case DType::I8: case DType::I4: {
+      const uint8_t* p = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
+      const int64_t bc = w.block_cols, scale_cols = ceil_div(K, bc);
+      const float* srow = w.scale_inv + (n / w.block_rows) * scale_cols;
+      for (int64_t k = k0; k < k0 + len; ++k) {
+        const int q = w.dtype == DType::I8 ? int(int8_t(p[k])) : int4_code(p, k);
+        out[k - k0] = float(q) * srow[k / bc];
       }
       return;
     }

@@ -295,7 +295,7 @@ TEST(Matmul, RejectsBadWeights) {
   w.block_cols = 0;
   EXPECT_THROW(matmul(x.data(), 1, w, y.data()), std::exception);
   w = tw.w;
-  w.dtype = DType::I8;
+  w.dtype = DType::I32;
   EXPECT_THROW(matmul(x.data(), 1, w, y.data()), std::exception);
   EXPECT_THROW(dequantize_row(tw.w, 4, y.data()), std::exception);
 }
