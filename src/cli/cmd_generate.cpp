@@ -21,6 +21,8 @@ struct GenerateArgs {
   int64_t n = 16;
   SamplingOverrides sampling;
   bool print_ids = false, ignore_eos = false, stats = false;
+  std::string speculative;
+  int64_t draft = 2;
 };
 
 void run(const GenerateArgs& a) {
@@ -38,6 +40,10 @@ void run(const GenerateArgs& a) {
     req.prompt = parse_id_list(a.ids);
   }
   req.max_new_tokens = a.n;
+  if (!a.speculative.empty()) {
+    DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
+    req.speculative_draft = a.draft;
+  }
   req.sampling = resolve_sampling(a.model, a.sampling);
   if (!a.ignore_eos) {
     if (model->config().eos_token_id) req.stop_ids.push_back(int32_t(*model->config().eos_token_id));
@@ -59,6 +65,10 @@ void run(const GenerateArgs& a) {
     const double tg = res.decode_seconds > 0 && res.tokens.size() > 1 ? double(res.tokens.size() - 1) / res.decode_seconds : 0;
     std::cerr << "prompt " << req.prompt.size() << " tokens, " << pp << " tok/s; generated " << res.tokens.size()
               << " tokens, " << tg << " tok/s; finish " << res.finish_reason << "\n";
+    if (res.verify_steps > 0)
+      std::cerr << "speculative: drafted " << res.drafted << ", accepted " << res.accepted << " ("
+                << (res.drafted ? 100.0 * double(res.accepted) / double(res.drafted) : 0.0) << "%), "
+                << double(res.tokens.size()) / double(res.verify_steps) << " tokens per verification\n";
   }
 }
 
@@ -79,6 +89,8 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--print-ids", a->print_ids, "End with one line holding the JSON list of generated ids");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
+  cmd->add_option("--speculative", a->speculative, "Speculative decoding method: mtp (the model's MTP module drafts)");
+  cmd->add_option("--draft", a->draft, "Tokens drafted per step with --speculative (default 2)");
   cmd->callback([a] { run(*a); });
 }
 

@@ -108,4 +108,14 @@ void Model::mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int6
   }
 }
 
+void Model::mtp_logits(int64_t k, const float* h_out, int64_t T, float* out) const {
+  DSV3_CHECK(k >= 1 && k <= num_mtp(), "MTP module ", k, " requested but the model has ", num_mtp());
+  const MtpWeights& m = w_->mtp[size_t(k - 1)];
+  const int64_t D = cfg_.hidden_size;
+  std::vector<float> normed(size_t(T * D));
+  for (int64_t t = 0; t < T; ++t)
+    rmsnorm(h_out + t * D, m.head_norm.data(), float(cfg_.rms_norm_eps), D, &normed[size_t(t * D)]);
+  matmul_split(normed.data(), T, 0, m.head, out);
+}
+
 }  // namespace dsv3

@@ -71,6 +71,9 @@ class Model {
                    const std::vector<LatentRows>& cache, float* h_out, float* logits_out,
                    MlaPath path = MlaPath::kAuto) const;
 
+  // shared_head.head(shared_head.norm(h_out)) [T, V] of MTP module k, on the row path.
+  void mtp_logits(int64_t k, const float* h_out, int64_t T, float* out) const;
+
   // Embedding rows of `table` for ids (bounds-checked against the vocabulary).
   void embed(const WeightMatrix& table, const int32_t* ids, int64_t T, float* out) const;
 

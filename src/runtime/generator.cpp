@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "runtime/speculative.h"
 
 namespace dsv3 {
 
@@ -13,6 +14,7 @@ int64_t context_length(const Model& m) {
 }
 
 GenerateResult generate(const Model& m, const GenerateRequest& req, const std::function<bool(int32_t)>& on_token) {
+  if (req.speculative_draft > 0) return generate_speculative(m, req, on_token);
   const int64_t T = int64_t(req.prompt.size()), ctx = context_length(m);
   DSV3_CHECK(T > 0, "the prompt is empty");
   DSV3_CHECK(T < ctx, "the prompt has ", T, " tokens but the model's context is ", ctx, " tokens");

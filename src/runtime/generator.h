@@ -16,12 +16,17 @@ struct GenerateRequest {
   int64_t max_new_tokens = 16;
   SamplingParams sampling;
   std::vector<int32_t> stop_ids;  // generation ends after emitting one of these (EOS)
+  // MTP speculative decoding (speculative.h): draft this many tokens per step with the MTP
+  // module(s) and verify them in one forward. 0: plain decoding.
+  int64_t speculative_draft = 0;
 };
 
 struct GenerateResult {
   std::vector<int32_t> tokens;
   std::string finish_reason;  // "stop" (stop id or callback) or "length"
   double prefill_seconds = 0, decode_seconds = 0;
+  // Speculative decoding only: drafted tokens, accepted drafts, verification forwards.
+  int64_t drafted = 0, accepted = 0, verify_steps = 0;
 };
 
 // Context length of a model: max_position_embeddings.

@@ -101,7 +101,10 @@ std::vector<std::pair<int32_t, float>> Sampler::distribution(const float* logits
 
 int32_t Sampler::sample(const float* logits, int64_t n) {
   if (p_.temperature == 0.0f) return argmax(logits, n);
-  auto dist = distribution(logits, n);
+  return draw(distribution(logits, n));
+}
+
+int32_t Sampler::draw(const std::vector<std::pair<int32_t, float>>& dist) {
   double u = rng_.uniform_double(), cum = 0.0;
   for (const auto& [id, p] : dist) {
     cum += p;
@@ -109,5 +112,7 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
   }
   return dist.back().first;
 }
+
+double Sampler::uniform() { return rng_.uniform_double(); }
 
 }  // namespace dsv3

@@ -39,6 +39,11 @@ class Sampler {
   int32_t sample(const float* logits, int64_t n);
   // The filtered, renormalised distribution sample() draws from (tests, speculative decoding).
   std::vector<std::pair<int32_t, float>> distribution(const float* logits, int64_t n) const;
+  // A draw from a distribution (pairs of id and probability summing to ~1), and a uniform
+  // number in [0, 1), from this sampler's generator (speculative decoding's acceptance test).
+  int32_t draw(const std::vector<std::pair<int32_t, float>>& dist);
+  double uniform();
+  bool greedy() const { return p_.temperature == 0.0f; }
 
  private:
   SamplingParams p_;

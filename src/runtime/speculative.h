@@ -1,0 +1,26 @@
+// MTP speculative decoding (DeepSeek-V3 report section 2.2, "MTP in inference"; the
+// acceptance rule of Leviathan et al. 2023 / Chen et al. 2023 for sampling).
+//
+// Each step drafts N tokens with MTP module 1: it takes the main model's last hidden state
+// and the token just chosen and predicts the one after; further drafts reuse module 1
+// autoregressively (fed its own output and the previous draft, one position further), as
+// vLLM does. DeepSeek-V3/R1 ship one module; deeper modules are not used for drafting.
+// The main model then verifies [last token, drafts] in one forward.
+// The verification rows run with decode numerics (row-path matmuls, absorbed attention), so
+// each row's logits are bit-identical to plain one-token decoding: greedy output is exactly
+// plain decoding's. Greedy accepts drafts while they equal the argmax; sampling accepts d
+// with probability min(1, p(d)/q(d)) and on rejection draws from max(0, p − q) renormalised,
+// which leaves the output distribution unchanged. Rows of rejected drafts stay in the cache
+// past the current position and are overwritten before they are ever attended to.
+#pragma once
+#include <functional>
+
+#include "runtime/generator.h"
+
+namespace dsv3 {
+
+// generate() with req.speculative_draft > 0. Throws Error when the model has no MTP module.
+GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
+                                    const std::function<bool(int32_t)>& on_token);
+
+}  // namespace dsv3
