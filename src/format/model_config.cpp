@@ -164,6 +164,8 @@ void parse_quantization(const json& root, const Fields& f, const std::string& sr
     if (!q.contains("group_size")) q.missing("group_size");
     qc.group_size = q.req_int("group_size");
     q.positive("group_size", qc.group_size);
+    // The int8/int4 kernels read whole 32-weight chunks under one scale (kernels/quant.h).
+    if (qc.group_size % 32 != 0) q.bad("group_size", std::to_string(qc.group_size) + " is not a multiple of 32");
   }
   c.quantization_config = qc;
 }
@@ -379,8 +381,8 @@ nlohmann::json model_config_to_json(const ModelConfig& c) {
     qj["quant_method"] = q.quant_method;
     if (!q.fmt.empty()) qj["fmt"] = q.fmt;
     if (!q.activation_scheme.empty()) qj["activation_scheme"] = q.activation_scheme;
-    qj["weight_block_size"] = {q.block_rows, q.block_cols};
-    if (q.quant_method != "fp8") qj["group_size"] = q.group_size;
+    if (q.quant_method == "fp8") qj["weight_block_size"] = {q.block_rows, q.block_cols};
+    else qj["group_size"] = q.group_size;
     j["quantization_config"] = qj;
   }
   return j;

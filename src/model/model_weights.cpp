@@ -3,9 +3,76 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "kernels/quant.h"
 #include "model/weight_registry.h"
 
 namespace dsv3 {
+
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  TensorView tv;
+  tv.shape = shape;
+  return tv.shape_str();
+}
+
+// Block scales `<name>_scale_inv` of a quantised weight: present, f32-convertible, and of
+// shape [ceil(N/br), ceil(K/bc)]. Used in place when stored as aligned F32.
+void attach_scales(const Checkpoint& ckpt, const std::string& name, int64_t br, int64_t bc, WeightMatrix& w,
+                   std::deque<std::vector<float>>& owned) {
+  const std::string sname = name + "_scale_inv";
+  const TensorView* s = ckpt.find(sname);
+  DSV3_CHECK(s, "tensor ", name, " in ", ckpt.dir(), " is ", dtype_name(w.dtype), " but ", sname, " is missing");
+  const std::vector<int64_t> want{(w.rows + br - 1) / br, (w.cols + bc - 1) / bc};
+  DSV3_CHECK(s->shape == want, "tensor ", sname, " in ", ckpt.dir(), " has shape ", s->shape_str(), ", expected ",
+             shape_string(want), " for ", br, "x", bc, " blocks");
+  DSV3_CHECK(s->dtype == DType::F32 || s->dtype == DType::BF16 || s->dtype == DType::F16, "tensor ", sname, " in ",
+             ckpt.dir(), " has dtype ", dtype_name(s->dtype), ", expected F32, BF16 or F16");
+  w.block_rows = br;
+  w.block_cols = bc;
+  if (s->dtype == DType::F32 && reinterpret_cast<uintptr_t>(s->data) % alignof(float) == 0) {
+    w.scale_inv = reinterpret_cast<const float*>(s->data);
+  } else {
+    owned.push_back(to_f32_vector(*s));
+    w.scale_inv = owned.back().data();
+  }
+}
+
+}  // namespace
+
+WeightMatrix weight_view(const Checkpoint& ckpt, const ModelConfig& cfg, const std::string& name, int64_t rows,
+                         int64_t cols, std::deque<std::vector<float>>& owned_scales) {
+  const TensorView& t = ckpt.get(name);
+  WeightMatrix w;
+  w.name = name;
+  w.dtype = t.dtype;
+  w.rows = rows;
+  w.cols = cols;
+  w.data = t.data;
+  const std::optional<QuantizationConfig>& q = cfg.quantization_config;
+  const std::string method = q ? q->quant_method : "";
+  // I4 is stored as U8 [N, ceil(K/2)] (safetensors has no 4-bit type), so only an int4
+  // quantization_config says how to read a U8 matrix.
+  if (t.dtype == DType::U8 && method == "int4") w.dtype = DType::I4;
+  const std::vector<int64_t> want{rows, w.dtype == DType::I4 ? (cols + 1) / 2 : cols};
+  DSV3_CHECK(t.shape == want, "tensor ", name, " in ", ckpt.dir(), " has shape ", t.shape_str(), ", config.json implies ",
+             shape_string(want), w.dtype == DType::I4 ? " (int4: two weights per byte)" : "");
+  switch (w.dtype) {
+    case DType::F32: case DType::F16: case DType::BF16: break;
+    case DType::F8_E4M3:
+      attach_scales(ckpt, name, q ? q->block_rows : 128, q ? q->block_cols : 128, w, owned_scales);
+      break;
+    case DType::I8: case DType::I4:
+      DSV3_CHECK(method == "int8" || method == "int4", "tensor ", name, " in ", ckpt.dir(), " is ",
+                 dtype_name(t.dtype), " but config.json has no int8/int4 quantization_config (group_size)");
+      attach_scales(ckpt, name, 1, q->group_size, w, owned_scales);
+      break;
+    default:
+      fail("tensor ", name, " in ", ckpt.dir(), " has unsupported dtype ", dtype_name(t.dtype),
+           t.dtype == DType::U8 ? " (U8 weights are int4 only with quantization_config.quant_method \"int4\")" : "");
+  }
+  return w;
+}
 
 namespace {
 
@@ -14,10 +81,6 @@ class Loader {
   Loader(const Checkpoint& ckpt, const ModelConfig& cfg, ModelWeights& out)
       : ckpt_(ckpt), cfg_(cfg), out_(out) {
     for (auto& s : weight_specs(cfg)) specs_.emplace(s.name, std::move(s));
-    if (cfg.quantization_config) {
-      block_rows_ = cfg.quantization_config->block_rows;
-      block_cols_ = cfg.quantization_config->block_cols;
-    }
   }
 
   bool has(const std::string& name) const { return ckpt_.find(name) != nullptr; }
@@ -36,19 +99,9 @@ class Loader {
   }
 
   WeightMatrix matrix(const std::string& name) {
-    const TensorView& t = checked(name);
-    WeightMatrix w;
-    w.name = name;
-    w.dtype = t.dtype;
-    w.rows = t.shape[0];
-    w.cols = t.shape[1];
-    w.data = t.data;
-    switch (t.dtype) {
-      case DType::F32: case DType::F16: case DType::BF16: break;
-      case DType::F8_E4M3: attach_fp8_scales(name, w); break;
-      default: fail("tensor ", name, " in ", ckpt_.dir(), " has unsupported dtype ", dtype_name(t.dtype));
-    }
-    return w;
+    auto it = specs_.find(name);
+    DSV3_CHECK(it != specs_.end() && it->second.shape.size() == 2, "internal: no matrix spec for tensor ", name);
+    return weight_view(ckpt_, cfg_, name, it->second.shape[0], it->second.shape[1], out_.owned_scales);
   }
 
   std::vector<float> vector(const std::string& name) {
@@ -96,34 +149,10 @@ class Loader {
   }
 
  private:
-  // DeepSeek's FP8 layout: `<name>_scale_inv` [ceil(N/br), ceil(K/bc)], multiply to dequantise.
-  void attach_fp8_scales(const std::string& name, WeightMatrix& w) {
-    const std::string sname = name + "_scale_inv";
-    const TensorView* s = ckpt_.find(sname);
-    DSV3_CHECK(s, "tensor ", name, " in ", ckpt_.dir(), " is F8_E4M3 but ", sname, " is missing");
-    const int64_t br = block_rows_, bc = block_cols_;
-    const std::vector<int64_t> want{(w.rows + br - 1) / br, (w.cols + bc - 1) / bc};
-    if (s->shape != want) {
-      TensorView tv;
-      tv.shape = want;
-      fail("tensor ", sname, " in ", ckpt_.dir(), " has shape ", s->shape_str(), ", expected ",
-           tv.shape_str(), " for ", br, "x", bc, " blocks");
-    }
-    w.block_rows = br;
-    w.block_cols = bc;
-    if (s->dtype == DType::F32 && reinterpret_cast<uintptr_t>(s->data) % alignof(float) == 0) {
-      w.scale_inv = reinterpret_cast<const float*>(s->data);
-    } else {
-      out_.owned_scales.push_back(to_f32_vector(*s));
-      w.scale_inv = out_.owned_scales.back().data();
-    }
-  }
-
   const Checkpoint& ckpt_;
   const ModelConfig& cfg_;
   ModelWeights& out_;
   std::map<std::string, WeightSpec> specs_;
-  int64_t block_rows_ = 128, block_cols_ = 128;
 };
 
 }  // namespace

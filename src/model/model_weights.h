@@ -58,6 +58,15 @@ struct ModelWeights {
   std::deque<std::vector<float>> owned_scales;
 };
 
+// The checkpoint tensor `name` as a [rows, cols] matmul weight in its stored dtype: BF16,
+// F16, F32; F8_E4M3 with DeepSeek's `<name>_scale_inv` blocks (quantization_config's
+// weight_block_size, default 128×128); I8, or U8 read as packed I4 under an int4 config,
+// with `<name>_scale_inv` f32 [rows, ceil(cols/group_size)] (kernels/quant.h). Checks the
+// stored shape, dtype and scale shape; scales not usable in place are copied to
+// `owned_scales`. Errors name the tensor and the folder.
+WeightMatrix weight_view(const Checkpoint& ckpt, const ModelConfig& cfg, const std::string& name, int64_t rows,
+                         int64_t cols, std::deque<std::vector<float>>& owned_scales);
+
 // Validates every tensor of weight_specs(cfg) (presence, shape, supported dtype, FP8 scale
 // shape) and builds the typed views. Errors name the tensor and the checkpoint folder.
 std::unique_ptr<ModelWeights> load_model_weights(const Checkpoint& ckpt, const ModelConfig& cfg);
