@@ -1,6 +1,8 @@
 #include "cli/cli_common.h"
 
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -39,6 +41,31 @@ bool read_json_line(nlohmann::json& out, int64_t& line_no) {
     return true;
   }
   return false;
+}
+
+std::string default_model_dir() {
+  namespace fs = std::filesystem;
+  std::vector<std::string> tried;
+  if (const char* env = std::getenv("DSV3_MODEL"); env && *env) {
+    if (fs::exists(fs::path(env) / "config.json")) return env;
+    tried.push_back(std::string(env) + " ($DSV3_MODEL)");
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path p = exe.parent_path().parent_path() / "models" / "default";
+    if (fs::exists(p / "config.json")) return p.string();
+    tried.push_back(p.string());
+  }
+  if (fs::exists(fs::path("models/default/config.json"))) return "models/default";
+  tried.push_back("./models/default");
+  std::string where;
+  for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
+  fail("no --model given and no default model found (looked in ", where, ")");
+}
+
+std::string model_dir_or_default(const std::string& explicit_dir) {
+  return explicit_dir.empty() ? default_model_dir() : explicit_dir;
 }
 
 bool is_valid_utf8(const std::string& s) {

@@ -14,6 +14,13 @@ std::vector<int32_t> parse_id_list(const std::string& s);
 // Reads one JSON object per non-empty line of stdin; line numbers start at 1 in errors.
 // Returns false at end of input.
 bool read_json_line(nlohmann::json& out, int64_t& line_no);
+// The embedded default model (issue 4): $DSV3_MODEL when set, else models/default next to
+// the source tree the executable was built in (<exe>/../models/default), else
+// ./models/default. Throws Error listing where it looked when none has a config.json.
+std::string default_model_dir();
+// `explicit_dir` when given, else default_model_dir().
+std::string model_dir_or_default(const std::string& explicit_dir);
+
 // True when the bytes are valid UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(const std::string& s);
 

@@ -73,13 +73,14 @@ class TurnPrinter {
 
 void run(const ChatArgs& a) {
   DSV3_CHECK(a.n >= 1, "-n must be >= 1, got ", a.n);
-  auto model = Model::load(a.model);
-  DSV3_CHECK(std::filesystem::exists(a.model + "/tokenizer.json"), "chat needs a tokenizer, but ", a.model,
+  const std::string dir = model_dir_or_default(a.model);
+  auto model = Model::load(dir);
+  DSV3_CHECK(std::filesystem::exists(dir + "/tokenizer.json"), "chat needs a tokenizer, but ", dir,
              "/tokenizer.json does not exist");
-  const Tokenizer tok = Tokenizer::load(a.model);
-  DSV3_CHECK(!tok.chat_template().empty(), a.model, "/tokenizer_config.json has no chat_template");
+  const Tokenizer tok = Tokenizer::load(dir);
+  DSV3_CHECK(!tok.chat_template().empty(), dir, "/tokenizer_config.json has no chat_template");
   const ChatTemplate tmpl(tok.chat_template());
-  const SamplingParams sampling = resolve_sampling(a.model, a.sampling);
+  const SamplingParams sampling = resolve_sampling(dir, a.sampling);
   std::vector<int32_t> stop_ids;
   if (model->config().eos_token_id) stop_ids.push_back(int32_t(*model->config().eos_token_id));
   else if (tok.eos_id()) stop_ids.push_back(*tok.eos_id());
@@ -164,7 +165,7 @@ void run(const ChatArgs& a) {
 void add_chat(CLI::App& app) {
   auto* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (reads messages from stdin)");
   auto a = std::make_shared<ChatArgs>();
-  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--model", a->model, "Hugging Face model folder (default: the embedded models/default)");
   cmd->add_option("--system", a->system, "System prompt");
   cmd->add_option("-n,--max-tokens", a->n, "Maximum tokens per answer (default 1024)");
   cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature (0 = greedy)");

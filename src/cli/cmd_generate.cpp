@@ -28,12 +28,13 @@ struct GenerateArgs {
 void run(const GenerateArgs& a) {
   DSV3_CHECK(a.prompt.empty() != a.ids.empty(), "give exactly one of --prompt and --ids");
   DSV3_CHECK(a.n >= 0, "-n must be >= 0, got ", a.n);
-  auto model = Model::load(a.model);
+  const std::string dir = model_dir_or_default(a.model);
+  auto model = Model::load(dir);
   std::unique_ptr<Tokenizer> tok;
-  if (std::filesystem::exists(a.model + "/tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(a.model));
+  if (std::filesystem::exists(dir + "/tokenizer.json")) tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
   GenerateRequest req;
   if (!a.prompt.empty()) {
-    DSV3_CHECK(tok, "--prompt needs a tokenizer, but ", a.model, "/tokenizer.json does not exist; use --ids");
+    DSV3_CHECK(tok, "--prompt needs a tokenizer, but ", dir, "/tokenizer.json does not exist; use --ids");
     DSV3_CHECK(is_valid_utf8(a.prompt), "--prompt is not valid UTF-8");
     req.prompt = tok->encode(a.prompt, true);
   } else {
@@ -44,7 +45,7 @@ void run(const GenerateArgs& a) {
     DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
     req.speculative_draft = a.draft;
   }
-  req.sampling = resolve_sampling(a.model, a.sampling);
+  req.sampling = resolve_sampling(dir, a.sampling);
   if (!a.ignore_eos) {
     if (model->config().eos_token_id) req.stop_ids.push_back(int32_t(*model->config().eos_token_id));
     else if (tok && tok->eos_id()) req.stop_ids.push_back(*tok->eos_id());
@@ -77,7 +78,7 @@ void run(const GenerateArgs& a) {
 void add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt");
   auto a = std::make_shared<GenerateArgs>();
-  cmd->add_option("--model", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--model", a->model, "Hugging Face model folder (default: the embedded models/default)");
   cmd->add_option("--prompt", a->prompt, "Prompt text (encoded with the model's tokenizer, BOS added)");
   cmd->add_option("--ids", a->ids, "Prompt as comma-separated token ids");
   cmd->add_option("-n,--max-new-tokens", a->n, "Tokens to generate (default 16)");
