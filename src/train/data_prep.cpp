@@ -99,7 +99,9 @@ PrepareDataResult prepare_data(const PrepareDataOptions& opt) {
       const auto text = f.text(d);
       if (!text) {
         ++invalid;
-        warn(path + (d.line ? ":" + std::to_string(d.line) : "") + ": invalid UTF-8, document skipped");
+        std::string where = path;  // appended piecewise: GCC 12 -Wrestrict misfires on ":" + string
+        if (d.line) where.append(":").append(std::to_string(d.line));
+        warn(where + ": invalid UTF-8, document skipped");
       } else if (text->empty()) {
         ++empty;
       } else {
