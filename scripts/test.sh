@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DSV3_CACHE="${DSV3_CACHE:-$root/.cache}"
 bash "$root/scripts/setup.sh" --tests
+bash "$root/scripts/fetch_corpus.sh" >/dev/null  # the Brown corpus tests run on the real files
 jobs="$(nproc)"
 
 echo "== build (Release)"
