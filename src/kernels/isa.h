@@ -24,6 +24,8 @@ Isa active_isa();
 // Every level from kScalar up to cpu_isa() (what tests should exercise).
 std::vector<Isa> supported_isas();
 const char* isa_name(Isa isa);
+// AVX-512 VNNI (vpdpbusd), used by the I8/I4 rows path at the AVX-512 levels when present.
+bool cpu_has_avx512_vnni();
 bool parse_isa(std::string_view s, Isa* out);
 
 }  // namespace dsv3

@@ -1,6 +1,7 @@
 // matmul driver: validates the weight, picks the SIMD level and the path (rows for
 // decode, tiles for prefill), and splits the work over the thread pool.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -147,5 +148,23 @@ void dequantize_row(const WeightMatrix& w, int64_t r, float* out) {
 }
 
 const char* matmul_isa() { return isa_name(active_isa()); }
+
+namespace {
+std::atomic<int>& int8_act_flag() {
+  static std::atomic<int> flag{[] {
+    const char* env = std::getenv("DSV3_INT8_ACT");
+    return (env && std::strcmp(env, "0") == 0) ? 0 : 1;
+  }()};
+  return flag;
+}
+}  // namespace
+
+void set_int8_activations(bool enabled) { int8_act_flag().store(enabled ? 1 : 0, std::memory_order_relaxed); }
+
+bool int8_activations_enabled() { return cpu_has_avx512_vnni() && int8_act_flag().load(std::memory_order_relaxed) != 0; }
+
+bool matmul_detail::use_int8_activations(const WeightMatrix& w) {
+  return w.block_cols % 64 == 0 && int8_activations_enabled();
+}
 
 }  // namespace dsv3

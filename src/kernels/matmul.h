@@ -52,6 +52,15 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
 void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix& w, float* y,
                   ThreadPool& pool = ThreadPool::global());
 
+// I8/I4 weights on the rows path (decode) with AVX-512 VNNI: activations are quantised to
+// int8 per token and weight group (scale max|x|/127) and multiplied with vpdpbusd, which
+// keeps 4-bit decode memory-bound. Only the activation rounding differs from the f32 path:
+// |y - y_f32| <= ½ Σ_groups (max_{k∈g}|x_k| / 127) · Σ_{k∈g}|w_k| (+ f32 rounding). Results
+// stay independent of the other tokens. On by default where VNNI exists and groups are a
+// multiple of 64; DSV3_INT8_ACT=0 or set_int8_activations(false) selects the f32 path.
+void set_int8_activations(bool enabled);
+bool int8_activations_enabled();
+
 // Plain scalar twin of matmul: same contract, single thread, no SIMD.
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 

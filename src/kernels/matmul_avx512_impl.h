@@ -601,8 +601,10 @@ void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
     case DType::F32: return rows_fn<DecF32>(x, T, w, y, n0, n1);
     case DType::F16: return rows_fn<DecF16>(x, T, w, y, n0, n1);
     case DType::BF16: return rows_fn<DecBf16>(x, T, w, y, n0, n1);
-    case DType::I8: return rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
-    case DType::I4: return rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
+    case DType::I8:
+      return use_int8_activations(w) ? rows_int_vnni(x, T, w, y, n0, n1) : rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
+    case DType::I4:
+      return use_int8_activations(w) ? rows_int_vnni(x, T, w, y, n0, n1) : rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_fn<DecFp8>(x, T, w, y, n0, n1);
   }
 }

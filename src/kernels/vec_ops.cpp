@@ -71,6 +71,10 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float a, const float* x, floa
   }
 }
 
+// GCC 12 flags the undefined pass-through operand inside _mm512_reduce_add_ps as
+// uninitialised: a false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 __attribute__((target("avx512f"))) float dot_avx512(const float* a, const float* b, int64_t n) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
   int64_t i = 0;
@@ -87,6 +91,7 @@ __attribute__((target("avx512f"))) float dot_avx512(const float* a, const float*
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
+#pragma GCC diagnostic pop
 
 __attribute__((target("avx512f"))) void axpy_avx512(float a, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(a);

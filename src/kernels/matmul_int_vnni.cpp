@@ -1,0 +1,197 @@
+// AVX-512 VNNI rows path (decode) for I8 / I4 weights: activations are quantised to int8
+// per token and weight group, and vpdpbusd multiplies 64 weight bytes by 64 activation
+// bytes per instruction, so the kernel keeps up with memory even at 4 bits (the f32-decode
+// rows kernel is compute-bound there: ~7 decode + FMA ops per 16 weights).
+//
+// Math, per token t, row n and group g (G weights, G % 64 == 0):
+//   s_x = max_{k∈g} |x_k| / 127,  xq_k = round(x_k / s_x) ∈ [-127, 127]
+//   y += s_w[n][g] · s_x · Σ_{k∈g} q_k · xq_k      (the integer sum is exact in int32)
+// vpdpbusd needs one unsigned operand: weights enter as u = q + o (I8: o = 128, a sign-bit
+// flip; I4: o = 8, the stored nibble), and each accumulator starts at -o·Σ xq (per dword
+// lane, precomputed once per token and group), so no correction runs per weight.
+// Accuracy: only the activation rounding differs from the f32 path:
+//   |y - y_f32| <= ½ Σ_g s_x,g · Σ_{k∈g} |w_k|    (plus f32 rounding of the group sums),
+// i.e. at most max|x|/254 per unit of Σ|w| in each group. matmul.h documents it; tests
+// check exactly this bound. The result of a token does not depend on the other tokens.
+//
+// Layout: I4 chunks of 64 weights are 32 bytes; the low nibbles (weights 0, 2, .., 62) and
+// high nibbles (1, 3, .., 63) become bytes 0-31 and 32-63 of one zmm with a shift and a
+// mask, and the activations of each chunk are stored in that order (evens then odds).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/matmul_internal.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,bmi,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace dsv3::matmul_detail {
+namespace vnni {
+namespace {
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask64 mask64(int64_t n) {
+  return n >= 64 ? ~__mmask64(0) : n <= 0 ? __mmask64(0) : __mmask64((uint64_t(1) << n) - 1);
+}
+
+constexpr int64_t kChunk = 64;  // weights per vpdpbusd
+constexpr int64_t kPrefetchBytes = 4096;
+
+// Prepared activations of T tokens: xq[t][Kp] bytes (Kp = K rounded up to 64, zeros past
+// K; I4 chunks in evens-then-odds order), sx[t][g], and the accumulators' starting values
+// neg[t][g] (16 int32 lanes: -o·Σ xq over the lane's bytes in every chunk of the group).
+struct PreparedX {
+  int8_t* xq;
+  float* sx;
+  int32_t* neg;
+  int64_t Kp, groups;
+};
+
+template <bool kInt4>
+void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i offset = _mm512_set1_epi8(char(kInt4 ? 8 : 128));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * K;
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const int64_t g0 = g * G, g1 = imin(K, g0 + G);
+      __m512 amax = _mm512_setzero_ps();
+      for (int64_t k = g0; k < g1; k += 16)
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(g1 - k), xt + k)));
+      const float m = _mm512_reduce_max_ps(amax);
+      const float s = m / 127.0f;
+      p.sx[t * p.groups + g] = s;
+      const __m512 inv = _mm512_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+      __m512i corr = _mm512_setzero_si512();
+      for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += kChunk) {
+        __m512 v[4];
+        for (int j = 0; j < 4; ++j) v[j] = _mm512_maskz_loadu_ps(mask16(K - c - 16 * j), xt + c + 16 * j);
+        if constexpr (kInt4) {
+          const __m512 e0 = _mm512_permutex2var_ps(v[0], even, v[1]), e1 = _mm512_permutex2var_ps(v[2], even, v[3]);
+          const __m512 o0 = _mm512_permutex2var_ps(v[0], odd, v[1]), o1 = _mm512_permutex2var_ps(v[2], odd, v[3]);
+          v[0] = e0, v[1] = e1, v[2] = o0, v[3] = o1;
+        }
+        int8_t* out = p.xq + t * p.Kp + c;
+        for (int j = 0; j < 4; ++j) {
+          // Round to nearest even (MXCSR default); |x·inv| <= 127 so no saturation occurs.
+          const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v[j], inv));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * j), _mm512_cvtsepi32_epi8(q));
+        }
+        corr = _mm512_dpbusd_epi32(corr, offset, _mm512_loadu_si512(out));
+      }
+      _mm512_storeu_si512(p.neg + (t * p.groups + g) * 16, _mm512_sub_epi32(_mm512_setzero_si512(), corr));
+    }
+  }
+}
+
+// 64 weights of a row from weight k as unsigned bytes q + o, in the prepared order.
+template <bool kInt4, bool kFull>
+inline __m512i load_weights(const uint8_t* row, int64_t k, int64_t m) {
+  if constexpr (kInt4) {
+    const uint8_t* p = row + k / 2;
+    const __m256i b = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                            : _mm256_maskz_loadu_epi8(__mmask32(mask64((m + 1) / 2)), p);
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(b), _mm256_srli_epi16(b, 4), 1);
+    return _mm512_and_si512(both, _mm512_set1_epi8(0x0f));
+  } else {
+    const __m512i b = kFull ? _mm512_loadu_si512(row + k) : _mm512_maskz_loadu_epi8(mask64(m), row + k);
+    return _mm512_xor_si512(b, _mm512_set1_epi8(char(0x80)));
+  }
+}
+
+template <bool kInt4, int R, int TT>
+void rows_group(const PreparedX& p, int64_t t0, const uint8_t* w0, int64_t wstride, const float* const* srow,
+                int64_t K, int64_t G, float* y, int64_t ldy) {
+  __m512 accf[R][TT];
+  __m512i acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TT; ++t) accf[r][t] = _mm512_setzero_ps();
+  const int64_t pf_rows = R * (1 + kPrefetchBytes / (R * wstride));
+  const int64_t kfull = K / kChunk * kChunk;
+  for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, ++g) {
+    for (int t = 0; t < TT; ++t) {
+      const __m512i start = _mm512_loadu_si512(p.neg + ((t0 + t) * p.groups + g) * 16);
+      for (int r = 0; r < R; ++r) acc[r][t] = start;
+    }
+    const int64_t ge = imin(g0 + G, kfull);
+    int64_t k = g0;
+    for (; k < ge; k += kChunk) {
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride + (kInt4 ? k / 2 : k)), _MM_HINT_T0);
+        const __m512i wv = load_weights<kInt4, true>(w0 + r * wstride, k, kChunk);
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], wv, _mm512_loadu_si512(p.xq + (t0 + t) * p.Kp + k));
+      }
+    }
+    if (k < imin(g0 + G, K)) {  // the row's partial last chunk (activations are zero past K)
+      for (int r = 0; r < R; ++r) {
+        const __m512i wv = load_weights<kInt4, false>(w0 + r * wstride, k, K - k);
+        for (int t = 0; t < TT; ++t)
+          acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], wv, _mm512_loadu_si512(p.xq + (t0 + t) * p.Kp + k));
+      }
+    }
+    for (int t = 0; t < TT; ++t) {
+      const float sx = p.sx[(t0 + t) * p.groups + g];
+      for (int r = 0; r < R; ++r)
+        accf[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][t]), _mm512_set1_ps(srow[r][g] * sx), accf[r][t]);
+    }
+  }
+  for (int t = 0; t < TT; ++t)
+    for (int r = 0; r < R; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(accf[r][t]);
+}
+
+constexpr int kR = 4, kTT = 2;
+using GroupFn = void (*)(const PreparedX&, int64_t, const uint8_t*, int64_t, const float* const*, int64_t, int64_t,
+                         float*, int64_t);
+
+template <bool kInt4>
+void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  static constexpr GroupFn table[kR][kTT] = {
+      {&rows_group<kInt4, 1, 1>, &rows_group<kInt4, 1, 2>}, {&rows_group<kInt4, 2, 1>, &rows_group<kInt4, 2, 2>},
+      {&rows_group<kInt4, 3, 1>, &rows_group<kInt4, 3, 2>}, {&rows_group<kInt4, 4, 1>, &rows_group<kInt4, 4, 2>}};
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols;
+  PreparedX p;
+  p.Kp = (K + kChunk - 1) / kChunk * kChunk;
+  p.groups = ceil_div(K, G);
+  // Scratch slot 0 holds the int8 activations, slot 3 the scales and accumulator starts.
+  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
+  float* meta = scratch(3, size_t(T * p.groups * 17));
+  p.neg = reinterpret_cast<int32_t*>(meta);
+  p.sx = meta + T * p.groups * 16;
+  prepare<kInt4>(x, T, K, G, p);
+  const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
+  const int64_t scale_cols = p.groups;
+  const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; n += kR) {
+    const int64_t r = imin(kR, n1 - n);
+    const float* srow[kR];
+    for (int64_t i = 0; i < kR; ++i) srow[i] = w.scale_inv + ((n + imin(i, r - 1)) / w.block_rows) * scale_cols;
+    for (int64_t t = 0; t < T; t += kTT) {
+      const int64_t tt = imin(kTT, T - t);
+      table[r - 1][tt - 1](p, t, wdata + n * wstride, wstride, srow, K, G, y + t * N + n, N);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vnni
+
+void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  if (w.dtype == DType::I4) vnni::rows_kernel<true>(x, T, w, y, n0, n1);
+  else vnni::rows_kernel<false>(x, T, w, y, n0, n1);
+}
+
+}  // namespace dsv3::matmul_detail
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
