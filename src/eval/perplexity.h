@@ -37,14 +37,21 @@ struct KlResult {
   PerplexityResult model, ref;
 };
 
-// Next-token logits [end - begin, V] of one window, from a fresh cache (prefill path; the
-// lm_head on the tiled matmul path, which accuracy evaluation may use: no batch invariance
-// is needed here).
-std::vector<float> window_logits(const Model& m, const std::vector<int32_t>& ids, const EvalWindow& w);
+// How a window's logits are computed: one prefill forward (tiled matmuls, naive attention),
+// or token by token through the latent cache as generation decodes (row matmuls, absorbed
+// attention; with int8/int4 weights this is the path that quantises activations).
+enum class EvalMode { kPrefill, kDecode };
 
-PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride);
+// Next-token logits [end - begin, V] of one window from a fresh cache. The lm_head runs on
+// the tiled matmul path: accuracy evaluation needs no batch invariance.
+std::vector<float> window_logits(const Model& m, const std::vector<int32_t>& ids, const EvalWindow& w,
+                                 EvalMode mode = EvalMode::kPrefill);
+
+PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride,
+                            EvalMode mode = EvalMode::kPrefill);
 
 // Both models must share the vocabulary size.
-KlResult kl_divergence(const Model& m, const Model& ref, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride);
+KlResult kl_divergence(const Model& m, const Model& ref, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride,
+                       EvalMode mode = EvalMode::kPrefill);
 
 }  // namespace dsv3
