@@ -157,6 +157,7 @@ Trainer::~Trainer() = default;
 int64_t Trainer::step() const { return s_->ts.step; }
 const ModelConfig& Trainer::model_config() const { return s_->mc; }
 const ParamSet<float>& Trainer::master() const { return *s_->master; }
+ParamSet<float>& Trainer::master() { return *s_->master; }
 const std::vector<StepRecord>& Trainer::history() const { return s_->history; }
 bool Trainer::resumed() const { return s_->resumed; }
 

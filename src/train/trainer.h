@@ -53,6 +53,7 @@ class Trainer {
   int64_t step() const;
   const ModelConfig& model_config() const;
   const ParamSet<float>& master() const;
+  ParamSet<float>& master();  // to modify before run() (tests: skewed routing)
   const std::vector<StepRecord>& history() const;  // steps run by this object
   bool resumed() const;
   // Mean CE over eval_batches validation batches at the current weights.
