@@ -150,21 +150,26 @@ void dequantize_row(const WeightMatrix& w, int64_t r, float* out) {
 const char* matmul_isa() { return isa_name(active_isa()); }
 
 namespace {
-std::atomic<int>& int8_act_flag() {
-  static std::atomic<int> flag{[] {
+std::atomic<Int8Activations>& int8_act_mode() {
+  static std::atomic<Int8Activations> mode{[] {
     const char* env = std::getenv("DSV3_INT8_ACT");
-    return (env && std::strcmp(env, "0") == 0) ? 0 : 1;
+    if (env && std::strcmp(env, "0") == 0) return Int8Activations::kOff;
+    if (env && std::strcmp(env, "all") == 0) return Int8Activations::kAll;
+    return Int8Activations::kInt4;
   }()};
-  return flag;
+  return mode;
 }
 }  // namespace
 
-void set_int8_activations(bool enabled) { int8_act_flag().store(enabled ? 1 : 0, std::memory_order_relaxed); }
+void set_int8_activations(Int8Activations mode) { int8_act_mode().store(mode, std::memory_order_relaxed); }
 
-bool int8_activations_enabled() { return cpu_has_avx512_vnni() && int8_act_flag().load(std::memory_order_relaxed) != 0; }
+Int8Activations int8_activations() {
+  return cpu_has_avx512_vnni() ? int8_act_mode().load(std::memory_order_relaxed) : Int8Activations::kOff;
+}
 
 bool matmul_detail::use_int8_activations(const WeightMatrix& w) {
-  return w.block_cols % 64 == 0 && int8_activations_enabled();
+  const Int8Activations m = int8_activations();
+  return w.block_cols % 64 == 0 && (m == Int8Activations::kAll || (m == Int8Activations::kInt4 && w.dtype == DType::I4));
 }
 
 }  // namespace dsv3

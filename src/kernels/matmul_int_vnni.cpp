@@ -11,8 +11,8 @@
 // lane, precomputed once per token and group), so no correction runs per weight.
 // Accuracy: only the activation rounding differs from the f32 path:
 //   |y - y_f32| <= ½ Σ_g s_x,g · Σ_{k∈g} |w_k|    (plus f32 rounding of the group sums),
-// i.e. at most max|x|/254 per unit of Σ|w| in each group. matmul.h documents it; tests
-// check exactly this bound. The result of a token does not depend on the other tokens.
+// i.e. at most max|x|/254 per unit of Σ|w| in each group. matmul.h documents it and when
+// it is used (by default for I4 only); tests check exactly this bound. The result of a token does not depend on the other tokens.
 //
 // Layout: I4 chunks of 64 weights are 32 bytes; the low nibbles (weights 0, 2, .., 62) and
 // high nibbles (1, 3, .., 63) become bytes 0-31 and 32-63 of one zmm with a shift and a

@@ -31,7 +31,8 @@ const KernelSet& kernels_avx512();
 const KernelSet& kernels_avx512vbmi();
 
 // I8/I4 rows path with int8 activations and vpdpbusd (matmul_int_vnni.cpp); the AVX-512
-// levels call it when use_int8_activations(w): VNNI present, enabled, groups % 64 == 0.
+// levels call it when use_int8_activations(w): VNNI present, enabled for the dtype
+// (matmul.h Int8Activations), groups % 64 == 0.
 void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
 bool use_int8_activations(const WeightMatrix& w);
 

@@ -119,8 +119,8 @@ const std::vector<MatmulPath> kPaths = {MatmulPath::kRows, MatmulPath::kTiles, M
 // The exact (f32-activation) kernels; IntMatmulInt8Act covers the VNNI rows path.
 class IntMatmul : public ::testing::TestWithParam<DType> {
  protected:
-  void SetUp() override { set_int8_activations(false); }
-  void TearDown() override { set_int8_activations(true); }
+  void SetUp() override { set_int8_activations(Int8Activations::kOff); }
+  void TearDown() override { set_int8_activations(Int8Activations::kInt4); }
 };
 
 TEST_P(IntMatmul, AllShapesAllLevelsAllPaths) {
@@ -175,8 +175,8 @@ TEST_P(IntMatmul, DequantizeRowBitExact) {
 // Rows path with int8 activations (AVX-512 VNNI, groups % 64 == 0): within the bound of
 // matmul.h, ½ Σ_g (max_{k∈g}|x_k| / 127) Σ_{k∈g}|w_k|, plus f32 rounding; batch-invariant.
 TEST_P(IntMatmul, Int8ActivationsWithinBound) {
-  set_int8_activations(true);
-  if (!int8_activations_enabled()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  set_int8_activations(Int8Activations::kAll);
+  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
   std::mt19937 rng(13);
   ThreadPool pool(2);
   const std::vector<Shape> shapes = {{1, 1, 64, 1},    {3, 63, 64, 1},   {5, 64, 64, 1},  {7, 65, 64, 1},
