@@ -10,8 +10,10 @@
 //         e4m3 in 128×128 blocks (scale = block amax / 448, value = e4m3(w / scale) · scale);
 //         the components the report keeps in higher precision — embeddings, output heads,
 //         MoE router, RMSNorm weights, MTP eh_proj — are rounded to bf16, the bias stays f32.
-//         Activations (linear-layer inputs in 1×128 tiles): see quantize_tiles_e4m3; the
-//         GEMMs themselves run in f32 on the dequantised values.
+//         The GEMMs run in f32 on the dequantised values. Not yet emulated: the 1×128-tile
+//         quantisation of linear-layer inputs (quantize_tiles_e4m3 implements it; wiring it in
+//         needs a hook in the training GEMM calls of grad_ops/mlp_grad/moe_grad, which quantises
+//         x of Y = X·Wᵀ, and the same x for dW = dYᵀ·X, whenever W is a quantizable weight).
 #pragma once
 #include <cstdint>
 
