@@ -17,11 +17,12 @@ namespace dsv3 {
 
 namespace fs = std::filesystem;
 
-QuantizePolicy::QuantizePolicy(const QuantizeOptions& o) : patterns_(o.keep), quantize_head_(o.quantize_head) {
-  if (o.keep_attention) patterns_.push_back("self_attn\\.");
-  for (const std::string& p : patterns_) {
+QuantizePolicy::QuantizePolicy(const QuantizeOptions& o) : quantize_head_(o.quantize_head) {
+  std::vector<std::string> patterns = o.keep;
+  if (o.keep_attention) patterns.push_back("self_attn\\.");
+  for (const std::string& p : patterns) {
     try {
-      std::regex re(p);
+      keep_.emplace_back(p);
     } catch (const std::regex_error& e) {
       fail("--keep: bad regular expression \"", p, "\": ", e.what());
     }
@@ -30,8 +31,8 @@ QuantizePolicy::QuantizePolicy(const QuantizeOptions& o) : patterns_(o.keep), qu
 
 bool QuantizePolicy::quantize(const WeightSpec& s) const {
   if (!(s.role == WeightRole::kLinear || (quantize_head_ && s.role == WeightRole::kHead))) return false;
-  for (const std::string& p : patterns_)
-    if (std::regex_search(s.name, std::regex(p))) return false;
+  for (const std::regex& re : keep_)
+    if (std::regex_search(s.name, re)) return false;
   return true;
 }
 

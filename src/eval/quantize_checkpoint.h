@@ -17,6 +17,7 @@
 // quantization_config cannot describe both), which become bf16.
 #pragma once
 #include <cstdint>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class QuantizePolicy {
   bool quantize(const WeightSpec& s) const;
 
  private:
-  std::vector<std::string> patterns_;
+  std::vector<std::regex> keep_;
   bool quantize_head_;
 };
 
