@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The main job from a fresh Debian machine: installs dependencies, builds, and generates text
-# with the default model. Until the trained default model ships (models/default), the
-# default is a small random-weight model written by `dsv3 init --preset tiny`.
+# with the embedded default model (models/default; a random tiny model if it is missing).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
