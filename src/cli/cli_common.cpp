@@ -68,6 +68,14 @@ std::string model_dir_or_default(const std::string& explicit_dir) {
   return explicit_dir.empty() ? default_model_dir() : explicit_dir;
 }
 
+void add_sampling_options(CLI::App* cmd, SamplingOverrides& s) {
+  cmd->add_option("--temperature", s.temperature, "Sampling temperature (0 = greedy)");
+  cmd->add_option("--top-k", s.top_k, "Keep the K most likely tokens (0 = off)");
+  cmd->add_option("--top-p", s.top_p, "Nucleus sampling mass (1 = off)");
+  cmd->add_option("--min-p", s.min_p, "Drop tokens below min-p x the top probability (0 = off)");
+  cmd->add_option("--seed", s.seed, "Random seed (same seed, same output)");
+}
+
 bool is_valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "runtime/sampler.h"
 
 namespace dsv3::cli {
 
@@ -20,6 +23,9 @@ bool read_json_line(nlohmann::json& out, int64_t& line_no);
 std::string default_model_dir();
 // `explicit_dir` when given, else default_model_dir().
 std::string model_dir_or_default(const std::string& explicit_dir);
+
+// --temperature, --top-k, --top-p, --min-p, --seed (unset ones come from generation_config.json).
+void add_sampling_options(CLI::App* cmd, SamplingOverrides& s);
 
 // True when the bytes are valid UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(const std::string& s);

@@ -168,11 +168,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--model", a->model, "Hugging Face model folder (default: the embedded models/default)");
   cmd->add_option("--system", a->system, "System prompt");
   cmd->add_option("-n,--max-tokens", a->n, "Maximum tokens per answer (default 1024)");
-  cmd->add_option("--temperature", a->sampling.temperature, "Sampling temperature (0 = greedy)");
-  cmd->add_option("--top-k", a->sampling.top_k, "Keep the K most likely tokens (0 = off)");
-  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling mass (1 = off)");
-  cmd->add_option("--min-p", a->sampling.min_p, "Drop tokens below min_p x the top probability (0 = off)");
-  cmd->add_option("--seed", a->sampling.seed, "Sampling seed");
+  add_sampling_options(cmd, a->sampling);
   cmd->add_option("--cache-mb", a->cache_mb, "Latent cache size in MiB (default 1024)");
   cmd->callback([a] { run(*a); });
 }

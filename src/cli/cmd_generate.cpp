@@ -82,11 +82,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--prompt", a->prompt, "Prompt text (encoded with the model's tokenizer, BOS added)");
   cmd->add_option("--ids", a->ids, "Prompt as comma-separated token ids");
   cmd->add_option("-n,--max-new-tokens", a->n, "Tokens to generate (default 16)");
-  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy");
-  cmd->add_option("--top-k", a->sampling.top_k, "Keep the K most likely tokens (0 = off)");
-  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling mass (1 = off)");
-  cmd->add_option("--min-p", a->sampling.min_p, "Drop tokens below min-p x the top probability");
-  cmd->add_option("--seed", a->sampling.seed, "Random seed (same seed, same output)");
+  add_sampling_options(cmd, a->sampling);
   cmd->add_flag("--print-ids", a->print_ids, "End with one line holding the JSON list of generated ids");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
