@@ -175,8 +175,15 @@ void Engine::release_blocks(Sequence& s) {
   s.last_hash = 0;
 }
 
-void Engine::finish(Sequence& s, const std::string& reason, const std::string& error) {
+void Engine::retire(Sequence& s, const std::string& reason) {
   release_blocks(s);
+  std::lock_guard<std::mutex> lk(mu_);
+  ++stats_.requests_finished;
+  if (reason == "cancelled") ++stats_.requests_cancelled;
+}
+
+void Engine::finish(Sequence& s, const std::string& reason, const std::string& error) {
+  release_blocks(s);  // before the event: a client that sees it finds the blocks free
   TokenEvent ev;
   ev.finished = true;
   ev.finish_reason = reason;
@@ -184,9 +191,7 @@ void Engine::finish(Sequence& s, const std::string& reason, const std::string& e
   ev.prompt_tokens = s.prompt_len;
   ev.cached_tokens = s.cached_tokens;
   if (s.cb) s.cb(ev);
-  std::lock_guard<std::mutex> lk(mu_);
-  ++stats_.requests_finished;
-  if (reason == "cancelled") ++stats_.requests_cancelled;
+  retire(s, reason);
 }
 
 void Engine::fail_all(const std::string& error) {
@@ -442,10 +447,8 @@ bool Engine::step() {
     }
     s.last_token = now;
     const bool keep = s.cb ? s.cb(ev) : true;
-    if (!reason.empty()) {
-      release_blocks(s);
-      std::lock_guard<std::mutex> lk(mu_);
-      ++stats_.requests_finished;
+    if (!reason.empty()) {  // the token event above already carried the finish
+      retire(s, reason);
       done.push_back(&s);
     } else if (!keep) {
       done.push_back(&s);

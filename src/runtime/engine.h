@@ -119,6 +119,8 @@ class Engine {
   void attach_prefix(Sequence& s);
   void publish_prefix(Sequence& s);
   void release_blocks(Sequence& s);
+  // Frees s's blocks and counts it finished. finish() also sends the final event.
+  void retire(Sequence& s, const std::string& reason);
   void finish(Sequence& s, const std::string& reason, const std::string& error = "");
   void fail_all(const std::string& error);
   void update_gauges();

@@ -1,7 +1,6 @@
 #include "runtime/engine_stats.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace dsv3 {
 
@@ -10,17 +9,6 @@ void Histogram::observe(double v) {
   ++counts[i];
   sum += v;
   ++count;
-}
-
-double Histogram::quantile(double q) const {
-  if (count == 0) return 0;
-  const double target = q * double(count);
-  uint64_t seen = 0;
-  for (size_t i = 0; i < counts.size(); ++i) {
-    seen += counts[i];
-    if (double(seen) >= target) return i < bounds.size() ? bounds[i] : std::numeric_limits<double>::infinity();
-  }
-  return std::numeric_limits<double>::infinity();
 }
 
 std::vector<double> latency_buckets() {

@@ -14,8 +14,6 @@ struct Histogram {
   uint64_t count = 0;
   explicit Histogram(std::vector<double> b = {}) : bounds(std::move(b)), counts(bounds.size() + 1, 0) {}
   void observe(double v);
-  // The value below which a fraction q of observations fall (bucket upper bound; for tests).
-  double quantile(double q) const;
 };
 
 // Latency buckets in seconds, 1 ms .. 60 s.
