@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "train/fp8_quant.h"
 
 namespace dsv3 {
 
@@ -15,9 +16,38 @@ void linear_forward(const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* 
 }
 
 template <class F>
-void linear_backward(const F* dy, const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* dx, F* dW) {
-  if (dx) gemm(Trans::kNo, Trans::kNo, T, K, N, dy, W, dx, /*accumulate=*/true);
-  if (dW) gemm(Trans::kYes, Trans::kNo, N, K, T, dy, x, dW, /*accumulate=*/true);
+void linear_backward(const F* dy, const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* dx, F* dW,
+                     bool fp8, const F* x_tok) {
+  if (dx) linear_dgrad(dy, W, T, K, N, dx, /*accumulate=*/true, fp8);
+  if (dW) linear_wgrad(dy, x, T, K, N, dW, fp8, x_tok);
+}
+
+template <class F>
+const F* fp8_token_tiles(const F* x, int64_t T, int64_t K, std::vector<F>& buf) {
+  buf.assign(x, x + T * K);
+  quantize_col_tiles_e4m3(buf.data(), T, K);
+  return buf.data();
+}
+
+template <class F>
+void linear_dgrad(const F* dy, const F* W, int64_t T, int64_t K, int64_t N, F* dx, bool accumulate, bool fp8) {
+  thread_local std::vector<F> dy_q;
+  if (fp8) {
+    dy_q.assign(dy, dy + T * N);
+    quantize_tiles_e4m3(dy_q.data(), T, N);
+    dy = dy_q.data();
+  }
+  gemm(Trans::kNo, Trans::kNo, T, K, N, dy, W, dx, accumulate);
+}
+
+template <class F>
+void linear_wgrad(const F* dy, const F* x, int64_t T, int64_t K, int64_t N, F* dW, bool fp8, const F* x_tok) {
+  thread_local std::vector<F> dy_q, x_q;
+  if (fp8) {
+    dy = fp8_token_tiles(dy, T, N, dy_q);
+    x = x_tok ? x_tok : fp8_token_tiles(x, T, K, x_q);
+  }
+  gemm(Trans::kYes, Trans::kNo, N, K, T, dy, x, dW, /*accumulate=*/true);
 }
 
 template <class F>
@@ -146,7 +176,11 @@ double cross_entropy(const F* logits, const int32_t* targets, int64_t T, int64_t
 
 #define DSV3_INSTANTIATE(F)                                                                                    \
   template void linear_forward<F>(const F*, const F*, int64_t, int64_t, int64_t, F*);                          \
-  template void linear_backward<F>(const F*, const F*, const F*, int64_t, int64_t, int64_t, F*, F*);            \
+  template void linear_backward<F>(const F*, const F*, const F*, int64_t, int64_t, int64_t, F*, F*, bool,       \
+                                    const F*);                                                                  \
+  template void linear_dgrad<F>(const F*, const F*, int64_t, int64_t, int64_t, F*, bool, bool);                 \
+  template void linear_wgrad<F>(const F*, const F*, int64_t, int64_t, int64_t, F*, bool, const F*);             \
+  template const F* fp8_token_tiles<F>(const F*, int64_t, int64_t, std::vector<F>&);                            \
   template void rmsnorm_forward<F>(const F*, const F*, F, int64_t, int64_t, F*, std::vector<F>&);               \
   template void rmsnorm_backward<F>(const F*, const F*, const F*, const F*, int64_t, int64_t, F*, F*);          \
   template void embedding_forward<F>(const F*, int64_t, int64_t, const int32_t*, int64_t, F*);                  \

@@ -19,8 +19,31 @@ namespace dsv3 {
 template <class F>
 void linear_forward(const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* y);
 // dx[T, K] += dy·W;  dW[N, K] += dyᵀ·x. Either output may be null (not needed).
+// fp8, x_tok: FP8 operands as linear_dgrad and linear_wgrad below (false: the plain GEMMs).
 template <class F>
-void linear_backward(const F* dy, const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* dx, F* dW);
+void linear_backward(const F* dy, const F* x, const F* W, int64_t T, int64_t K, int64_t N, F* dx, F* dW,
+                     bool fp8 = false, const F* x_tok = nullptr);
+
+// FP8 GEMM operands of a linear layer whose weight is FP8 (DeepSeek-V3 report 3.3; the scheme
+// and why it was chosen: train_precision.h). With the layer's fp8 flag on:
+//   Fprop  y   = Q1x128(x) · Wᵀ          the layer quantises the input it saves in place
+//                                        (quantize_tiles_e4m3) and runs linear_forward on it;
+//   Dgrad  dx += Q1x128(dy) · W           linear_dgrad;
+//   Wgrad  dW += Q128x1(dy)ᵀ · Q128x1(x)  linear_wgrad, x being that saved Q1x128(x).
+// Q1x128 groups 128 channels of one token (fp8_quant.h quantize_tiles_e4m3), Q128x1 128 tokens
+// of one channel (quantize_col_tiles_e4m3): each GEMM's operands are tiled along the dimension
+// it sums over. The copies live in per-thread buffers (no allocation once grown). With fp8
+// off these are the plain f32 GEMMs, bit for bit.
+// dx[T, K] (+)= dy[T, N]·W[N, K]: adds when accumulate, else overwrites.
+template <class F>
+void linear_dgrad(const F* dy, const F* W, int64_t T, int64_t K, int64_t N, F* dx, bool accumulate, bool fp8);
+// dW[N, K] += dy[T, N]ᵀ·x[T, K]. x_tok: Q128x1(x) when the caller already has it (an input
+// shared by two layers, quantised once with fp8_token_tiles), else null.
+template <class F>
+void linear_wgrad(const F* dy, const F* x, int64_t T, int64_t K, int64_t N, F* dW, bool fp8, const F* x_tok = nullptr);
+// buf = x[T, K] quantised in 128×1 tiles (Q128x1 above); returns buf.data().
+template <class F>
+const F* fp8_token_tiles(const F* x, int64_t T, int64_t K, std::vector<F>& buf);
 
 // RMSNorm over T rows of n values: y = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps) (sum in
 // double, as src/model/ops.cpp). Saves rstd [T] (resized) for the backward. y may not alias x.

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "train/fp8_quant.h"
 
 namespace dsv3 {
 
@@ -44,6 +45,9 @@ void mla_train_forward(const MlaParams<F>& p, const ModelConfig& c, const RopeTa
   DSV3_CHECK(T <= rope.positions, "MLA: sequence of ", T, " tokens exceeds the RoPE table (", rope.positions, ")");
   s.T = T;
   s.x.assign(x, x + T * d.D);
+  const bool q8 = p.fp8;
+  if (q8) quantize_tiles_e4m3(s.x.data(), T, d.D);
+  x = s.x.data();  // the projections' input (fp8: quantised)
   // Queries [T, H, Dq].
   s.q.resize(size_t(T * d.H * d.Dq));
   if (c.q_lora_rank) {
@@ -51,6 +55,7 @@ void mla_train_forward(const MlaParams<F>& p, const ModelConfig& c, const RopeTa
     s.qa_n.resize(size_t(T * d.Rq));
     linear_forward(x, p.q_a_proj, T, d.D, d.Rq, s.qa.data());
     rmsnorm_forward(s.qa.data(), p.q_a_layernorm, F(kLatentEps), T, d.Rq, s.qa_n.data(), s.qa_rstd);
+    if (q8) quantize_tiles_e4m3(s.qa_n.data(), T, d.Rq);
     linear_forward(s.qa_n.data(), p.q_b_proj, T, d.Rq, d.H * d.Dq, s.q.data());
   } else {
     linear_forward(x, p.q_proj, T, d.D, d.H * d.Dq, s.q.data());
@@ -69,6 +74,7 @@ void mla_train_forward(const MlaParams<F>& p, const ModelConfig& c, const RopeTa
     for (int64_t h = 0; h < d.H; ++h) rope.forward(&s.q[size_t((t * d.H + h) * d.Dq + d.Dn)], t);
   }
   rmsnorm_forward(s.kv_c.data(), p.kv_a_layernorm, F(kLatentEps), T, d.Rkv, s.c_kv.data(), s.kv_rstd);
+  if (q8) quantize_tiles_e4m3(s.c_kv.data(), T, d.Rkv);
   // Naive path: expand the latent to per-head keys and values.
   s.kv.resize(size_t(T * d.H * d.KV));
   linear_forward(s.c_kv.data(), p.kv_b_proj, T, d.Rkv, d.H * d.KV, s.kv.data());
@@ -97,6 +103,7 @@ void mla_train_forward(const MlaParams<F>& p, const ModelConfig& c, const RopeTa
     for (int64_t t = 0; t < T; ++t)
       std::memcpy(&s.o[size_t((t * d.H + h) * d.Dv)], &Oh[size_t(t * d.Dv)], sizeof(F) * size_t(d.Dv));
   }
+  if (q8) quantize_tiles_e4m3(s.o.data(), T, d.H * d.Dv);
   linear_forward(s.o.data(), p.o_proj, T, d.H * d.Dv, d.D, out);
 }
 
@@ -105,9 +112,10 @@ void mla_train_backward(const MlaParams<F>& p, const ModelConfig& c, const RopeT
                         const MlaSaved<F>& s, const MlaGrads<F>& g, F* dx) {
   const Dims d(c);
   const int64_t T = s.T;
+  const bool q8 = p.fp8;
   // out = o·o_projᵀ
   std::vector<F> d_o(size_t(T * d.H * d.Dv), F(0));
-  linear_backward(d_out, s.o.data(), p.o_proj, T, d.H * d.Dv, d.D, d_o.data(), g.o_proj);
+  linear_backward(d_out, s.o.data(), p.o_proj, T, d.H * d.Dv, d.D, d_o.data(), g.o_proj, q8);
   // Attention, per head: with S = scale·Q·Kᵀ, P = softmax(S) (causal), O = P·V:
   //   dP = dO·Vᵀ, dV = Pᵀ·dO, dS = P∘(dP − rowsum(P∘dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
   std::vector<F> d_q(size_t(T * d.H * d.Dq)), d_kv(size_t(T * d.H * d.KV)), d_kpe(size_t(T * d.Dr), F(0));
@@ -146,7 +154,7 @@ void mla_train_backward(const MlaParams<F>& p, const ModelConfig& c, const RopeT
   }
   // kv = c_kv·kv_bᵀ, c_kv = RMSNorm(kv_c); kva = [kv_c ; kr] = x·kv_aᵀ.
   std::vector<F> d_ckv(size_t(T * d.Rkv), F(0)), d_kvc(size_t(T * d.Rkv), F(0));
-  linear_backward(d_kv.data(), s.c_kv.data(), p.kv_b_proj, T, d.Rkv, d.H * d.KV, d_ckv.data(), g.kv_b_proj);
+  linear_backward(d_kv.data(), s.c_kv.data(), p.kv_b_proj, T, d.Rkv, d.H * d.KV, d_ckv.data(), g.kv_b_proj, q8);
   rmsnorm_backward(d_ckv.data(), s.kv_c.data(), p.kv_a_layernorm, s.kv_rstd.data(), T, d.Rkv, d_kvc.data(),
                    g.kv_a_layernorm);
   std::vector<F> d_kva(size_t(T * d.W));
@@ -154,16 +162,20 @@ void mla_train_backward(const MlaParams<F>& p, const ModelConfig& c, const RopeT
     std::memcpy(&d_kva[size_t(t * d.W)], &d_kvc[size_t(t * d.Rkv)], sizeof(F) * size_t(d.Rkv));
     std::memcpy(&d_kva[size_t(t * d.W + d.Rkv)], &d_kpe[size_t(t * d.Dr)], sizeof(F) * size_t(d.Dr));
   }
-  linear_backward(d_kva.data(), s.x.data(), p.kv_a_proj_with_mqa, T, d.D, d.W, dx, g.kv_a_proj_with_mqa);
+  // x feeds kv_a and the query projection: quantised along tokens once for both Wgrads.
+  thread_local std::vector<F> x_tok_buf;
+  const F* x_tok = q8 && (g.kv_a_proj_with_mqa || g.q_a_proj || g.q_proj)
+                       ? fp8_token_tiles(s.x.data(), T, d.D, x_tok_buf) : nullptr;
+  linear_backward(d_kva.data(), s.x.data(), p.kv_a_proj_with_mqa, T, d.D, d.W, dx, g.kv_a_proj_with_mqa, q8, x_tok);
   // Queries.
   if (c.q_lora_rank) {
     std::vector<F> d_qan(size_t(T * d.Rq), F(0)), d_qa(size_t(T * d.Rq), F(0));
-    linear_backward(d_q.data(), s.qa_n.data(), p.q_b_proj, T, d.Rq, d.H * d.Dq, d_qan.data(), g.q_b_proj);
+    linear_backward(d_q.data(), s.qa_n.data(), p.q_b_proj, T, d.Rq, d.H * d.Dq, d_qan.data(), g.q_b_proj, q8);
     rmsnorm_backward(d_qan.data(), s.qa.data(), p.q_a_layernorm, s.qa_rstd.data(), T, d.Rq, d_qa.data(),
                      g.q_a_layernorm);
-    linear_backward(d_qa.data(), s.x.data(), p.q_a_proj, T, d.D, d.Rq, dx, g.q_a_proj);
+    linear_backward(d_qa.data(), s.x.data(), p.q_a_proj, T, d.D, d.Rq, dx, g.q_a_proj, q8, x_tok);
   } else {
-    linear_backward(d_q.data(), s.x.data(), p.q_proj, T, d.D, d.H * d.Dq, dx, g.q_proj);
+    linear_backward(d_q.data(), s.x.data(), p.q_proj, T, d.D, d.H * d.Dq, dx, g.q_proj, q8, x_tok);
   }
 }
 

@@ -24,6 +24,11 @@ template <class P>
 struct MlaTensors {
   P q_a_proj{}, q_a_layernorm{}, q_b_proj{}, q_proj{};
   P kv_a_proj_with_mqa{}, kv_a_layernorm{}, kv_b_proj{}, o_proj{};
+  // Parameters only (ignored in MlaGrads): FP8 GEMM operands for the six projections
+  // (precision fp8; the scheme: grad_ops.h linear_dgrad/linear_wgrad). Their inputs x, qa_n,
+  // c_kv and o are quantised in 1×128 tiles and saved so; the attention core (scores,
+  // softmax, P·V), RoPE and the norms stay f32. Off: the plain path, bit for bit.
+  bool fp8 = false;
 };
 template <class F> using MlaParams = MlaTensors<const F*>;
 template <class F> using MlaGrads = MlaTensors<F*>;
@@ -32,6 +37,7 @@ template <class F> using MlaGrads = MlaTensors<F*>;
 template <class F>
 struct MlaSaved {
   int64_t T = 0;
+  // fp8: x, qa_n, c_kv and o hold the 1×128-tile quantised values the projections read.
   std::vector<F> x;                 // [T, D] input
   std::vector<F> qa, qa_rstd, qa_n; // q_lora_rank set: [T, Rq] pre-norm, [T], normed
   std::vector<F> q;                 // [T, H, Dn+Dr], rope applied to q_pe

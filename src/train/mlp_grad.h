@@ -14,6 +14,10 @@ struct MlpParams {  // gate_proj, up_proj [I, D]; down_proj [D, I]
   const F* up_proj = nullptr;
   const F* down_proj = nullptr;
   int64_t D = 0, I = 0;
+  // FP8 GEMM operands for all three projections (precision fp8; the scheme: grad_ops.h
+  // linear_dgrad/linear_wgrad): x and h are quantised in 1×128 tiles before their GEMMs and
+  // saved so. Off: the plain f32 path, bit for bit.
+  bool fp8 = false;
 };
 
 template <class F>
@@ -26,9 +30,9 @@ struct MlpGrads {  // same shapes as MlpParams
 template <class F>
 struct MlpSaved {
   int64_t N = 0;
-  std::vector<F> x;     // [N, D] input
+  std::vector<F> x;     // [N, D] input (fp8: quantised in 1×128 tiles, as the GEMMs read it)
   std::vector<F> g, u;  // [N, I] gate(x), up(x) before the activation
-  std::vector<F> h;     // [N, I] silu(g) · u, the input of down_proj
+  std::vector<F> h;     // [N, I] silu(g) · u, the input of down_proj (fp8: quantised likewise)
 };
 
 // y[N, D] = down(silu(gate(x)) · up(x)) (overwrites y); saves what backward needs.

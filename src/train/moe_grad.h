@@ -20,6 +20,8 @@ template <class F>
 struct MoeParams {
   const F* gate = nullptr;                 // mlp.gate.weight [E, D]
   const float* bias = nullptr;             // mlp.gate.e_score_correction_bias [E] (f32, noaux_tc); else null
+  // FP8 activations (precision fp8) are the experts' MlpParams::fp8: each expert quantises its
+  // gathered tokens' GEMM operands; the router GEMM and saved x stay unquantised.
   std::vector<MlpParams<F>> experts;       // mlp.experts.{e}.*, width I = moe_intermediate_size
   bool has_shared = false;
   MlpParams<F> shared;                     // mlp.shared_experts.*, width I·n_shared_experts

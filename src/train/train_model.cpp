@@ -188,16 +188,21 @@ MlpGrads<F> mlp_grads(ParamSet<F>& s, const std::string& p) {
   return {s.get(p + "gate_proj.weight"), s.get(p + "up_proj.weight"), s.get(p + "down_proj.weight")};
 }
 
+// fp8: FP8 GEMM operands for the routed and shared experts; the router (mlp.gate) stays f32.
 template <class F>
-MoeParams<F> moe_params(const ParamSet<F>& s, const std::string& p, const ModelConfig& c, const float* bias) {
+MoeParams<F> moe_params(const ParamSet<F>& s, const std::string& p, const ModelConfig& c, const float* bias, bool fp8) {
   MoeParams<F> m;
   m.gate = s.get(p + "mlp.gate.weight");
   m.bias = bias;
-  for (int64_t e = 0; e < c.n_routed_experts; ++e)
+  for (int64_t e = 0; e < c.n_routed_experts; ++e) {
     m.experts.push_back(mlp_params(s, p + "mlp.experts." + std::to_string(e) + ".", c.hidden_size, c.moe_intermediate_size));
+    m.experts.back().fp8 = fp8;
+  }
   m.has_shared = c.n_shared_experts > 0;
-  if (m.has_shared)
+  if (m.has_shared) {
     m.shared = mlp_params(s, p + "mlp.shared_experts.", c.hidden_size, c.moe_intermediate_size * c.n_shared_experts);
+    m.shared.fp8 = fp8;
+  }
   return m;
 }
 
@@ -220,6 +225,7 @@ template <class F>
 struct TrainModel<F>::Block {
   int64_t layer = 0, B = 0, T = 0;
   bool is_moe = false;
+  bool fp8 = false;             // FP8 GEMM operands in MLA, MLP and experts (TrainModel's fp8_activations)
   const float* bias = nullptr;  // e_score_correction_bias as f32 (noaux_tc), else null
   std::vector<F> h_in, rstd1, h_mid, rstd2;
   std::vector<MlaSaved<F>> mla;  // [B]
@@ -239,7 +245,8 @@ struct TrainModel<F>::Mtp {
 };
 
 template <class F>
-TrainModel<F>::TrainModel(const ModelConfig& c) : cfg_(c), rope_(c) {}
+TrainModel<F>::TrainModel(const ModelConfig& c, bool fp8_activations)
+    : cfg_(c), rope_(c), fp8_activations_(fp8_activations) {}
 
 template <class F>
 TrainModel<F>::~TrainModel() = default;
@@ -256,19 +263,22 @@ void block_forward_train(const ParamSet<F>& p, const ModelConfig& c, const RopeT
   s.h_in.assign(h, h + N * D);
   rmsnorm_forward(h, p.get(pre + "input_layernorm.weight"), eps, N, D, normed.data(), s.rstd1);
   s.mla.resize(size_t(s.B));
-  const auto attn = mla_view(p, pre, c);
+  auto attn = mla_view(p, pre, c);
+  attn.fp8 = s.fp8;
   for (int64_t b = 0; b < s.B; ++b)
     mla_train_forward(attn, c, rope, &normed[size_t(b * s.T * D)], s.T, &delta[size_t(b * s.T * D)], s.mla[size_t(b)]);
   for (int64_t i = 0; i < N * D; ++i) h[i] += delta[size_t(i)];
   s.h_mid.assign(h, h + N * D);
   rmsnorm_forward(h, p.get(pre + "post_attention_layernorm.weight"), eps, N, D, normed.data(), s.rstd2);
   if (s.is_moe) {
-    loss.moe.push_back(moe_forward(moe_params(p, pre, c, s.bias), c, normed.data(), N, delta.data(), s.moe));
+    loss.moe.push_back(moe_forward(moe_params(p, pre, c, s.bias, s.fp8), c, normed.data(), N, delta.data(), s.moe));
     if (alpha != 0.0)
       loss.balance += double(balance_loss_forward(s.moe.scores.data(), s.moe.expert.data(), s.B, s.T,
                                                   c.n_routed_experts, c.num_experts_per_tok, alpha));
   } else {
-    mlp_forward(mlp_params(p, pre + "mlp.", D, c.intermediate_size), normed.data(), N, delta.data(), s.mlp);
+    MlpParams<F> mlp = mlp_params(p, pre + "mlp.", D, c.intermediate_size);
+    mlp.fp8 = s.fp8;
+    mlp_forward(mlp, normed.data(), N, delta.data(), s.mlp);
   }
   for (int64_t i = 0; i < N * D; ++i) h[i] += delta[size_t(i)];
 }
@@ -287,16 +297,18 @@ void block_backward_train(const ParamSet<F>& p, ParamSet<F>& g, const ModelConfi
       balance_loss_backward(s.moe.scores.data(), s.moe.expert.data(), s.B, s.T, c.n_routed_experts,
                             c.num_experts_per_tok, alpha, F(1), d_scores.data());
     }
-    moe_backward(moe_params(p, pre, c, s.bias), c, s.moe, dh, d_scores.empty() ? nullptr : d_scores.data(),
+    moe_backward(moe_params(p, pre, c, s.bias, s.fp8), c, s.moe, dh, d_scores.empty() ? nullptr : d_scores.data(),
                  moe_grads(g, pre, c), d_normed.data());
   } else {
-    mlp_backward(mlp_params(p, pre + "mlp.", D, c.intermediate_size), s.mlp, dh, mlp_grads(g, pre + "mlp."),
-                 d_normed.data());
+    MlpParams<F> mlp = mlp_params(p, pre + "mlp.", D, c.intermediate_size);
+    mlp.fp8 = s.fp8;
+    mlp_backward(mlp, s.mlp, dh, mlp_grads(g, pre + "mlp."), d_normed.data());
   }
   const std::string post = pre + "post_attention_layernorm.weight";
   rmsnorm_backward(d_normed.data(), s.h_mid.data(), p.get(post), s.rstd2.data(), N, D, dh, g.get(post));
   std::fill(d_normed.begin(), d_normed.end(), F(0));
-  const auto attn = mla_view(p, pre, c);
+  auto attn = mla_view(p, pre, c);
+  attn.fp8 = s.fp8;
   const auto d_attn = mla_view(g, pre, c);
   for (int64_t b = 0; b < s.B; ++b)
     mla_train_backward(attn, c, rope, dh + b * s.T * D, s.mla[size_t(b)], d_attn, &d_normed[size_t(b * s.T * D)]);
@@ -338,6 +350,7 @@ LossValues TrainModel<F>::forward(const ParamSet<F>& p, const int32_t* ids, int6
     b->B = B;
     b->T = rows;
     b->is_moe = c.is_moe_layer(layer);
+    b->fp8 = fp8_activations_;
     if (const F* bias = b->is_moe ? p.find(layer_prefix(layer) + "mlp.gate.e_score_correction_bias") : nullptr) {
       bias_f32_.emplace_back(bias, bias + c.n_routed_experts);
       b->bias = bias_f32_.back().data();

@@ -86,7 +86,10 @@ template <class F>
 class TrainModel {
  public:
   // c: the model's config (see training_config); MTP depth Dm = c.num_nextn_predict_layers.
-  explicit TrainModel(const ModelConfig& c);
+  // fp8_activations: the GEMMs of every FP8-weight linear (attention projections, dense MLP,
+  // routed and shared experts; WeightSpec::quantizable) take FP8 operands as precision fp8
+  // prescribes (train_precision.h); lm_head, MTP heads, eh_proj and the router stay f32.
+  explicit TrainModel(const ModelConfig& c, bool fp8_activations = false);
   const ModelConfig& config() const { return cfg_; }
 
   // ids [B, T] row-major (B sequences of T ≥ 2 tokens at positions 0..T-1). Computes the loss
@@ -102,6 +105,7 @@ class TrainModel {
  private:
   ModelConfig cfg_;
   Rope rope_;
+  bool fp8_activations_ = false;
   std::unique_ptr<RopeTable<F>> table_;
   LossOptions opt_;
   int64_t B_ = 0, T_ = 0;

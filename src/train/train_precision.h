@@ -5,18 +5,38 @@
 //   fp32  the working copy is the master (no copy).
 //   bf16  every tensor rounded to bf16 (round to nearest even), except e_score_correction_bias,
 //         which stays f32 as in DeepSeek-V3's release.
-//   fp8   DeepSeek-V3 report section 3.3: the weights of the linear layers (attention
-//         projections, dense and expert MLPs: WeightSpec::quantizable) are fake-quantised to
-//         e4m3 in 128×128 blocks (scale = block amax / 448, value = e4m3(w / scale) · scale);
+//   fp8   DeepSeek-V3 report section 3.3, emulated: values are rounded to what FP8 can hold,
+//         then the existing f32 GEMMs (f32 accumulation) run on them.
+//         Weights: the linear layers (attention projections q_a/q_b/q/kv_a/kv_b/o, dense MLP
+//         gate/up/down, routed and shared experts: WeightSpec::quantizable) are fake-quantised
+//         to e4m3 in 128×128 blocks (scale = block amax / 448, value = e4m3(w / scale) · scale);
 //         the components the report keeps in higher precision — embeddings, output heads,
 //         MoE router, RMSNorm weights, MTP eh_proj — are rounded to bf16, the bias stays f32.
-//         The GEMMs run in f32 on the dequantised values. Not yet emulated: the 1×128-tile
-//         quantisation of linear-layer inputs (quantize_tiles_e4m3 implements it; wiring it in
-//         needs a hook in the training GEMM calls of grad_ops/mlp_grad/moe_grad, which quantises
-//         x of Y = X·Wᵀ, and the same x for dW = dYᵀ·X, whenever W is a quantizable weight).
+//         Activations (TrainModel's fp8_activations; grad_ops.h linear_dgrad/linear_wgrad):
+//         the three GEMMs of each of those linear layers take e4m3 operands with fine-grained
+//         scales, each operand tiled along the dimension the GEMM sums over (report 3.3.2):
+//           Fprop  y   = Q1x128(x) · Wᵀ          x per token per 128 channels
+//           Dgrad  dx += Q1x128(dy) · W           dy per token per 128 output channels
+//           Wgrad  dW += Q128x1(dy)ᵀ · Q128x1(x̂)  both per channel per 128 tokens
+//         with x̂ = Q1x128(x), the FP8 activation the forward saved (the layer keeps only x̂).
+//         Token tiles run over the rows of each GEMM call: one sequence in MLA (it runs per
+//         sequence), the micro-batch in the dense MLP, an expert's gathered tokens in MoE.
+//         Why this scheme: the report stores the forward activation as 1×128 FP8 tiles and,
+//         for the backward, reads it out, dequantises, transposes and re-quantises it into
+//         128×1 tiles (3.5.2, transposed GEMMs), so Wgrad's x is Q128x1(x̂), not a fresh
+//         quantisation of the f32 x (TransformerEngine's Float8BlockScaling quantises the
+//         columnwise copy from the high-precision x instead); every tensor, gradients
+//         included, is e4m3 (3.3.2). Gradients are straight through: taken with respect to
+//         the quantised operands. Not emulated: power-of-2 scales of the dispatched MoE
+//         activations and E5M6 caching of o_proj's input (3.3.3). Left in f32: the attention
+//         core (scores, softmax, P·V), RoPE, norms, SwiGLU, and the lm_head, MTP head,
+//         eh_proj and router GEMMs (on their bf16 weights). Evaluation (validation loss) runs
+//         the same fp8 forward. fp32, bf16, the double-precision gradient checks and
+//         `dsv3 grad` never quantise activations (bit for bit the code without them).
 #pragma once
 #include <cstdint>
 
+#include "train/fp8_quant.h"
 #include "train/train_config.h"
 #include "train/train_model.h"
 
@@ -24,11 +44,5 @@ namespace dsv3 {
 
 // work = round(master) as above (same config). Not used for fp32.
 void make_working_params(const ParamSet<float>& master, Precision p, ParamSet<float>& work);
-
-// In place: every 128-wide tile of each of the rows × cols values (row-major) becomes
-// e4m3(x / s) · s with s = tile amax / 448 (report 3.3 fine-grained quantisation, 1×128).
-void quantize_tiles_e4m3(float* x, int64_t rows, int64_t cols, int64_t tile = 128);
-// In place: block-wise (br × bc) e4m3 fake quantisation of a [rows, cols] matrix.
-void quantize_blocks_e4m3(float* w, int64_t rows, int64_t cols, int64_t br = 128, int64_t bc = 128);
 
 }  // namespace dsv3

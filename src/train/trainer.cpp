@@ -105,7 +105,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& opt) : s_(std::ma
              cfg.seq_len + 1, " exceeds max_position_embeddings ", s.mc.max_position_embeddings);
   s.grads = std::make_unique<ParamSet<float>>(s.mc);
   if (cfg.precision != Precision::kFp32) s.work = std::make_unique<ParamSet<float>>(s.mc);
-  s.tm = std::make_unique<TrainModel<float>>(s.mc);
+  s.tm = std::make_unique<TrainModel<float>>(s.mc, /*fp8_activations=*/cfg.precision == Precision::kFp8);
   s.adamw = std::make_unique<AdamW>(cfg.adamw, optimizer_spans(*s.master, s.mc, cfg.share_mtp_embeddings));
 
   const int64_t L = s.mc.num_hidden_layers, Dm = s.mc.num_nextn_predict_layers;
