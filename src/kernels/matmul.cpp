@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/matmul_internal.h"
@@ -134,6 +135,37 @@ void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix
   const Isa isa = active_isa();
   if (n_tiled > 0) matmul_with(isa, MatmulPath::kTiles, x, n_tiled, w, y, pool);
   if (T > n_tiled) matmul_with(isa, MatmulPath::kRows, x + n_tiled * w.cols, T - n_tiled, w, y + n_tiled * w.rows, pool);
+}
+
+void matmul_rows_grouped(const MatmulProduct* products, size_t n, ThreadPool& pool) {
+  const KernelSet& ks = kernels_for(active_isa());
+  // Row offsets of each product in the concatenation; empty products take no rows.
+  std::vector<int64_t> first(n + 1, 0);
+  int64_t cost = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const MatmulProduct& p = products[i];
+    DSV3_CHECK(p.w && p.T >= 0, "matmul_rows_grouped: product ", i, " has no weight or negative T");
+    validate(*p.w);
+    const bool empty = p.T == 0 || p.w->rows == 0;
+    if (!empty && p.w->cols == 0) std::memset(p.y, 0, size_t(p.T * p.w->rows) * sizeof(float));
+    const int64_t rows = empty || p.w->cols == 0 ? 0 : p.w->rows;
+    first[i + 1] = first[i] + rows;
+    cost += rows * p.w->cols * p.T;
+  }
+  const int64_t total = first[n];
+  auto fn = [&](int64_t b, int64_t e) {
+    // Products overlapping [b, e): the first one by binary search, then in order.
+    size_t i = size_t(std::upper_bound(first.begin(), first.end(), b) - first.begin()) - 1;
+    for (; i < n && first[i] < e; ++i) {
+      const int64_t lo = std::max(b, first[i]), hi = std::min(e, first[i + 1]);
+      if (lo >= hi) continue;
+      const MatmulProduct& p = products[i];
+      ks.rows(p.x, p.T, *p.w, p.y, lo - first[i], hi - first[i]);
+    }
+  };
+  if (total == 0) return;
+  if (pool.size() == 1 || cost < (int64_t(1) << 17)) fn(0, total);
+  else pool.parallel_for(total, fn, 16);
 }
 
 void dequantize_row_with(Isa isa, const WeightMatrix& w, int64_t r, float* out) {

@@ -52,6 +52,22 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
 void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix& w, float* y,
                   ThreadPool& pool = ThreadPool::global());
 
+// One product of a grouped call: y[T, N] = x[T, K] · Wᵀ (overwrites y).
+struct MatmulProduct {
+  const float* x;
+  int64_t T;
+  const WeightMatrix* w;
+  float* y;
+};
+
+// Every product on the rows path (decode) in ONE fork-join: the rows of all the weights are
+// laid end to end and split evenly over the pool. A decode step's many small products (a
+// token's experts, gate with up, q_a with kv_a) then cost one synchronisation instead of one
+// each and the threads stay balanced across products. Each y is bit-identical to
+// matmul_with(active_isa(), MatmulPath::kRows, ...) of its product (the rows path sums each
+// output independently of how rows are split).
+void matmul_rows_grouped(const MatmulProduct* products, size_t n, ThreadPool& pool = ThreadPool::global());
+
 // I8/I4 weights on the rows path (decode) with AVX-512 VNNI: activations are quantised to
 // int8 per token and weight group (scale max|x|/127) and multiplied with vpdpbusd, which
 // keeps 4-bit decode memory-bound. Only the activation rounding differs from the f32 path:

@@ -21,6 +21,21 @@ struct Dims {
         Dv(c.v_head_dim), Dq(Dn + Dr), Rkv(c.kv_lora_rank), W(Rkv + Dr) {}
 };
 
+// ya = x·Waᵀ and yb = x·Wbᵀ (the two projections of the same input): prefill rows on the
+// tiled path, the decode rows of both in one grouped pass (as matmul_split would compute them).
+void matmul_split_pair(const float* x, int64_t T, int64_t n_prefill, const WeightMatrix& a, float* ya,
+                       const WeightMatrix& b, float* yb) {
+  if (n_prefill > 0) {
+    matmul_split(x, n_prefill, n_prefill, a, ya);
+    matmul_split(x, n_prefill, n_prefill, b, yb);
+  }
+  const int64_t nd = T - n_prefill, K = a.cols;
+  if (nd <= 0) return;
+  const MatmulProduct products[2] = {{x + n_prefill * K, nd, &a, ya + n_prefill * a.rows},
+                                     {x + n_prefill * K, nd, &b, yb + n_prefill * b.rows}};
+  matmul_rows_grouped(products, 2);
+}
+
 // Naive path: expand every cached latent to per-head keys and values with W_UK/W_UV.
 // The expansion always takes the tiled matmul path, so a query's keys do not depend on how
 // its prompt was chunked.
@@ -106,17 +121,16 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
   // official code uses 1e-6 for every norm: the latent norms are 1e-6 whatever the config says.
   const float eps = 1e-6f;
   std::vector<float> q(size_t(T * d.H * d.Dq));  // [T, H, Dn+Dr]
+  std::vector<float> kv(size_t(T * d.W));         // [T, Rkv + Dr]
   if (c.q_lora_rank) {
     const int64_t Rq = *c.q_lora_rank;
     std::vector<float> qa(size_t(T * Rq));
-    matmul_split(x, T, n_prefill, w.q_a, qa.data());
+    matmul_split_pair(x, T, n_prefill, w.q_a, qa.data(), w.kv_a, kv.data());
     for (int64_t t = 0; t < T; ++t) rmsnorm(&qa[size_t(t * Rq)], w.q_a_norm.data(), eps, Rq, &qa[size_t(t * Rq)]);
     matmul_split(qa.data(), T, n_prefill, w.q_b, q.data());
   } else {
-    matmul_split(x, T, n_prefill, w.q, q.data());
+    matmul_split_pair(x, T, n_prefill, w.q, q.data(), w.kv_a, kv.data());
   }
-  std::vector<float> kv(size_t(T * d.W));  // [T, Rkv + Dr]
-  matmul_split(x, T, n_prefill, w.kv_a, kv.data());
   for (const MlaSlice& sl : slices) {
     DSV3_CHECK(sl.row0 >= 0 && sl.len > 0 && sl.row0 + sl.len <= T, "mla: slice rows out of range");
     DSV3_CHECK(sl.row0 + sl.len <= n_prefill || sl.row0 >= n_prefill, "mla: a slice straddles the prefill rows");
