@@ -6,12 +6,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "kernels/gemm.h"
+#include "core/thread_pool.h"
 #include "train/train_checkpoint.h"
 #include "train/trainer.h"
 
@@ -27,7 +28,12 @@ struct TrainArgs {
 };
 
 void run(const TrainArgs& a) {
-  if (a.threads > 0) set_gemm_threads(a.threads);
+  DSV3_CHECK(a.threads >= 0, "--threads must be >= 1 (0: the default), got ", a.threads);
+  // The pool reads DSV3_THREADS when it is first created (after this point): set both.
+  if (a.threads > 0) {
+    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
+    ThreadPool::set_global_threads(a.threads);
+  }
   const TrainConfig cfg = load_train_config(a.config);
   TrainerOptions opt;
   opt.require_resume = a.resume;
@@ -48,7 +54,7 @@ void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   cmd->add_option("--config", a->config, "Training config (JSON; see configs/default_model.json)")->required();
   cmd->add_flag("--resume", a->resume, "Require a checkpoint in out_dir to resume from (resuming is automatic when one exists)");
-  cmd->add_option("--threads", a->threads, "GEMM threads (default: DSV3_THREADS or all cores)");
+  cmd->add_option("--threads", a->threads, "Threads (default: DSV3_THREADS or all cores); results do not depend on it");
   cmd->add_option("--stop-after", a->stop_after, "Stop after this many steps of this process (tests)");
   cmd->callback([a] { run(*a); });
 }

@@ -1,6 +1,7 @@
 // Dense f32 GEMM for training (forward and backward passes over f32 master weights).
 // Backward needs all three layouts: dX = dY·W (NN), dW = dYᵀ·X (TN), Y = X·Wᵀ (NT).
-// Runs on OpenBLAS (cblas_sgemm, its own threads); gemm_ref is the scalar twin.
+// Runs on OpenBLAS (single-threaded calls on fixed panels of C, split over the global
+// ThreadPool, so results do not depend on the thread count); gemm_ref is the scalar twin.
 #pragma once
 #include <cstdint>
 
@@ -20,8 +21,5 @@ void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const double* A, 
 // Plain scalar twin (double accumulation): same contract.
 void gemm_ref(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C,
               bool accumulate = false);
-
-// Threads OpenBLAS may use (default: DSV3_THREADS or the core count).
-void set_gemm_threads(int n);
 
 }  // namespace dsv3

@@ -29,6 +29,24 @@ TEST(Gemm, MatchesScalarTwinInEveryLayout) {
       }
 }
 
+// Shapes large enough to be cut into panels, along N (N >= M) and along M, with partial
+// last panels; results match the scalar twin and do not depend on the pool size.
+TEST(Gemm, PanelsMatchScalarTwinAndThreadCount) {
+  const int64_t shapes[][3] = {{37, 700, 50}, {700, 37, 50}, {300, 300, 128}, {129, 2000, 3}};
+  for (const auto& sh : shapes)
+    for (Trans ta : {Trans::kNo, Trans::kYes})
+      for (Trans tb : {Trans::kNo, Trans::kYes})
+        for (bool acc : {false, true}) {
+          const int64_t M = sh[0], N = sh[1], K = sh[2];
+          auto A = random_vec(size_t(M * K), 4), B = random_vec(size_t(K * N), 5);
+          auto C = random_vec(size_t(M * N), 6), R = C;
+          gemm(ta, tb, M, N, K, A.data(), B.data(), C.data(), acc);
+          gemm_ref(ta, tb, M, N, K, A.data(), B.data(), R.data(), acc);
+          for (size_t i = 0; i < C.size(); ++i)
+            ASSERT_NEAR(C[i], R[i], 2e-4f) << M << "x" << N << "x" << K << " " << int(ta) << int(tb) << acc << " at " << i;
+        }
+}
+
 TEST(Gemm, TransposeMeansTranspose) {
   // A = [[1,2],[3,4]], B = [[5,6],[7,8]]: AᵀB = [[26,30],[38,44]], ABᵀ = [[17,23],[39,53]].
   const float A[] = {1, 2, 3, 4}, B[] = {5, 6, 7, 8};
