@@ -174,7 +174,8 @@ std::vector<double> reference_mla(const AttentionWeights& w, const ModelConfig& 
     return f;
   };
   const auto kv_a = mat(w.kv_a), kv_b = mat(w.kv_b), o = mat(w.o);
-  std::vector<std::vector<double>> q(size_t(N)), kn(size_t(N)), v(size_t(N)), kpe(size_t(N));
+  const size_t n = static_cast<size_t>(N);
+  std::vector<std::vector<double>> q(n), kn(n), v(n), kpe(n);
   for (int64_t t = 0; t < N; ++t) {
     const std::vector<double> xt(x.begin() + t * D, x.begin() + (t + 1) * D);
     q[size_t(t)] = c.q_lora_rank ? mv(mat(w.q_b), rms(mv(mat(w.q_a), xt), w.q_a_norm)) : mv(mat(w.q), xt);
@@ -334,8 +335,26 @@ TEST_F(LatentCacheModel, WholeModelWithFp8Cache) {
   // Decode writes rows from the row-matmul path, whose rounding may flip an e4m3 code: allow
   // a little more than the f32 path-to-path difference.
   EXPECT_LT(rel(naive, decode), 1e-2);
+  // Against the f32 cache: clearly different, and close for most positions. A random router
+  // can flip an expert choice at a token (a jump of that row's logits; measured on the tiny
+  // preset: per-row max |Δ| ~ 2-3 % of max |logit|, one row in 14 at ~45 %), so the bound is
+  // on the median row and on top-1 agreement, not on the worst row.
   EXPECT_GT(rel(f32, naive), 1e-5);
-  EXPECT_LT(rel(f32, naive), 0.1);
+  double mx = 0;
+  for (float e : f32) mx = std::max(mx, double(std::fabs(e)));
+  std::vector<double> row_diff;
+  int64_t top1 = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* a = &f32[size_t(t * V)];
+    const float* b = &naive[size_t(t * V)];
+    double d = 0;
+    for (int64_t v = 0; v < V; ++v) d = std::max(d, double(std::fabs(a[v] - b[v])));
+    row_diff.push_back(d / mx);
+    top1 += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+  }
+  std::sort(row_diff.begin(), row_diff.end());
+  EXPECT_LT(row_diff[row_diff.size() / 2], 0.1);
+  EXPECT_GE(top1 * 4, T * 3) << top1 << " of " << T;
 }
 
 }  // namespace
