@@ -7,6 +7,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/matmul.h"
 
 namespace dsv3 {
 
@@ -50,14 +51,27 @@ void decode_latent_row(const LatentLayout& layout, const uint8_t* src, float* ou
     std::memcpy(out, src, sizeof(float) * size_t(layout.width()));
     return;
   }
-  const int64_t T = LatentLayout::kFp8Tile;
+  // The latent part is a 1 × Rkv FP8 matrix with 128-wide scale blocks, so the weights'
+  // SIMD dequantize_row decodes it (code · scale, bit-identical to the scalar product).
+  // The scales are copied out: within a row they need not be 4-byte aligned.
   const uint8_t* scales = src + layout.rkv;
-  for (int64_t t = 0; t < layout.tiles(); ++t) {
-    float scale;
-    std::memcpy(&scale, scales + t * int64_t(sizeof(float)), sizeof(float));
-    const int64_t c0 = t * T, c1 = std::min(layout.rkv, c0 + T);
-    for (int64_t c = c0; c < c1; ++c) out[c] = fp8e4m3_to_f32(src[c]) * scale;
+  float scale_buf[64];
+  std::vector<float> scale_heap;
+  float* sc = scale_buf;
+  if (layout.tiles() > 64) {
+    scale_heap.resize(size_t(layout.tiles()));
+    sc = scale_heap.data();
   }
+  std::memcpy(sc, scales, sizeof(float) * size_t(layout.tiles()));
+  WeightMatrix m;
+  m.dtype = DType::F8_E4M3;
+  m.rows = 1;
+  m.cols = layout.rkv;
+  m.data = src;
+  m.scale_inv = sc;
+  m.block_rows = 1;
+  m.block_cols = LatentLayout::kFp8Tile;
+  if (layout.rkv > 0) dequantize_row(m, 0, out);
   const uint8_t* rope = scales + layout.tiles() * int64_t(sizeof(float));
   for (int64_t i = 0; i < layout.dr; ++i) {
     uint16_t b;
