@@ -76,6 +76,13 @@ void add_sampling_options(CLI::App* cmd, SamplingOverrides& s) {
   cmd->add_option("--seed", s.seed, "Random seed (same seed, same output)");
 }
 
+void add_kv_cache_option(CLI::App* cmd, LatentFormat& f) {
+  cmd->add_option_function<std::string>(
+      "--kv-cache", [&f](const std::string& s) { f = parse_latent_format(s); },
+      "Latent cache rows: f32 (default) or fp8 (e4m3 latent with a scale per 128 values, bf16 rope key; "
+      "3.5x fewer bytes per token)");
+}
+
 bool is_valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "model/latent_cache.h"
 #include "runtime/sampler.h"
 
 namespace dsv3::cli {
@@ -26,6 +27,10 @@ std::string model_dir_or_default(const std::string& explicit_dir);
 
 // --temperature, --top-k, --top-p, --min-p, --seed (unset ones come from generation_config.json).
 void add_sampling_options(CLI::App* cmd, SamplingOverrides& s);
+
+// --kv-cache f32|fp8: the latent cache's row format (model/latent_cache.h). A bad value is an
+// Error naming the accepted ones.
+void add_kv_cache_option(CLI::App* cmd, LatentFormat& f);
 
 // True when the bytes are valid UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(const std::string& s);

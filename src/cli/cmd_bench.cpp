@@ -1,4 +1,4 @@
-// dsv3 bench --model DIR [-p 512[,128...]] [-n 128[,...]] [-t THREADS] [-r REPETITIONS] [--json]
+// dsv3 bench --model DIR [-p 512[,128...]] [-n 128[,...]] [-t THREADS] [-r REPETITIONS] [--json] [--kv-cache f32|fp8]
 // Prefill (pp) and decode (tg) speed like llama-bench, plus the weight bytes one decoded token
 // reads and the bandwidth that implies. Text output is a Markdown table; --json prints a JSON
 // array with one object per test. Measurement logic: runtime/bench_runner.
@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -28,6 +29,7 @@ struct BenchArgs {
   int64_t tg_prompt = 8;
   uint64_t seed = 42;
   bool json = false;
+  LatentFormat kv_cache = LatentFormat::kF32;
 };
 
 std::string fmt(const char* f, double v) {
@@ -68,6 +70,7 @@ void run(const BenchArgs& a) {
   opt.repetitions = a.repetitions;
   opt.tg_prompt_tokens = a.tg_prompt;
   opt.seed = a.seed;
+  opt.kv_cache = a.kv_cache;
   const std::vector<BenchResult> results = run_bench(*model, opt);
   const int64_t bytes_per_token = decode_weight_bytes_per_token(*model);
   const ModelSize size = model_size(*model);
@@ -92,6 +95,7 @@ void run(const BenchArgs& a) {
           {"samples_tokens_per_s", r.tokens_per_s},
           {"samples_seconds", r.seconds},
           {"bytes_per_token", bytes_per_token},
+          {"kv_cache", latent_format_name(a.kv_cache)},
       };
       if (!r.is_prompt) j["gb_per_s"] = double(bytes_per_token) * r.mean_tokens_per_s / 1e9;
       arr.push_back(j);
@@ -127,6 +131,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--tg-prompt", a->tg_prompt, "Prompt tokens prefilled before each tg run (default 8)");
   cmd->add_option("--seed", a->seed, "Seed of the random token ids (default 42)");
   cmd->add_flag("--json", a->json, "Print a JSON array, one object per test");
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->require_subcommand(0, 1);
   add_bench_serve(*cmd);
   cmd->callback([a, cmd] {

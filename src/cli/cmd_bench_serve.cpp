@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -23,6 +24,7 @@ struct Args {
   int threads = 0;
   uint64_t seed = 42;
   bool json = false;
+  LatentFormat kv_cache = LatentFormat::kF32;
 };
 
 std::string ms(double s) {
@@ -53,6 +55,7 @@ void run(const Args& a) {
     o.engine.cache_bytes = a.cache_mb << 20;
     o.engine.block_size = a.block_size;
     o.engine.max_batch_tokens = a.max_batch_tokens;
+    o.engine.kv_cache = a.kv_cache;
     const ServeBenchResult r = run_serve_bench(*model, o);
     if (a.json) {
       auto pct = [](const Percentiles& p) {
@@ -71,6 +74,7 @@ void run(const Args& a) {
                      {"itl", pct(r.itl_s)},
                      {"e2e", pct(r.e2e_s)},
                      {"preemptions", r.preemptions},
+                     {"kv_cache", latent_format_name(a.kv_cache)},
                      {"threads", ThreadPool::global().size()},
                      {"isa", matmul_isa()}});
     } else {
@@ -101,6 +105,7 @@ void add_bench_serve(CLI::App& bench) {
   cmd->add_option("-t,--threads", a->threads, "Threads (default: DSV3_THREADS or all cores)");
   cmd->add_option("--cache-mb", a->cache_mb, "Latent cache size in MiB (default 2048)");
   cmd->add_option("--block-size", a->block_size, "Tokens per cache block (default 16)");
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 256)");
   cmd->add_option("--seed", a->seed, "Seed of the random prompts (default 42)");
   cmd->add_flag("--json", a->json, "Print a JSON array, one object per concurrency level");

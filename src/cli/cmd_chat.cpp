@@ -29,6 +29,7 @@ struct ChatArgs {
   std::string model, system;
   int64_t n = 1024, cache_mb = 1024;
   SamplingOverrides sampling;
+  LatentFormat kv_cache = LatentFormat::kF32;
 };
 
 // Terminal styling only when stdout is a terminal; piped output stays plain text.
@@ -87,6 +88,7 @@ void run(const ChatArgs& a) {
 
   EngineOptions eo;
   eo.cache_bytes = a.cache_mb << 20;
+  eo.kv_cache = a.kv_cache;
   Engine engine(*model, eo);
   const Style style;
   const bool interactive = isatty(STDIN_FILENO) != 0;
@@ -170,6 +172,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("-n,--max-tokens", a->n, "Maximum tokens per answer (default 1024)");
   add_sampling_options(cmd, a->sampling);
   cmd->add_option("--cache-mb", a->cache_mb, "Latent cache size in MiB (default 1024)");
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->callback([a] { run(*a); });
 }
 

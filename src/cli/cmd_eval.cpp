@@ -1,5 +1,7 @@
 // dsv3 eval ppl --model DIR --file TEXT [--ctx N] [--stride S] [--max-tokens N] [--tokenizer DIR] [--decode]
-// dsv3 eval kl  --model DIR --ref DIR --file TEXT [same options]
+//               [--kv-cache f32|fp8]
+// dsv3 eval kl  --model DIR --ref DIR --file TEXT [same options]   (--kv-cache: --model's cache;
+//               --ref always runs with an f32 cache, so --ref = --model measures the cache format)
 // Perplexity of a model on a text file, and mean KL(ref ‖ model) of next-token
 // distributions with top-1 agreement (eval/perplexity.h); one JSON object on stdout.
 #include <chrono>
@@ -8,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "eval/perplexity.h"
@@ -21,6 +24,7 @@ struct EvalArgs {
   std::string model, ref, file, tokenizer;
   int64_t ctx = 512, stride = 0, max_tokens = 0;
   bool decode = false;
+  LatentFormat kv_cache = LatentFormat::kF32;
   EvalMode mode() const { return decode ? EvalMode::kDecode : EvalMode::kPrefill; }
 };
 
@@ -44,14 +48,15 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 nlohmann::json common(const EvalArgs& a, int64_t text_tokens) {
   return {{"model", a.model}, {"file", a.file},           {"ctx", a.ctx},
-          {"stride", stride_of(a)}, {"text_tokens", text_tokens}, {"mode", a.decode ? "decode" : "prefill"}};
+          {"stride", stride_of(a)}, {"text_tokens", text_tokens}, {"mode", a.decode ? "decode" : "prefill"},
+          {"kv_cache", latent_format_name(a.kv_cache)}};
 }
 
 void run_ppl(const EvalArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<int32_t> ids = read_ids(a);
   auto model = Model::load(a.model);
-  const PerplexityResult r = perplexity(*model, ids, a.ctx, stride_of(a), a.mode());
+  const PerplexityResult r = perplexity(*model, ids, a.ctx, stride_of(a), a.mode(), a.kv_cache);
   nlohmann::json j = common(a, int64_t(ids.size()));
   j.update({{"tokens", r.tokens}, {"windows", r.windows}, {"nll", r.nll}, {"ppl", r.ppl}, {"seconds", seconds_since(t0)}});
   std::cout << j.dump() << "\n";
@@ -62,7 +67,7 @@ void run_kl(const EvalArgs& a) {
   const std::vector<int32_t> ids = read_ids(a);
   auto model = Model::load(a.model);
   auto ref = Model::load(a.ref);
-  const KlResult r = kl_divergence(*model, *ref, ids, a.ctx, stride_of(a), a.mode());
+  const KlResult r = kl_divergence(*model, *ref, ids, a.ctx, stride_of(a), a.mode(), a.kv_cache);
   nlohmann::json j = common(a, int64_t(ids.size()));
   j.update({{"ref", a.ref},
             {"tokens", r.tokens},
@@ -87,6 +92,7 @@ void add_common(CLI::App* cmd, EvalArgs& a) {
   cmd->add_option("--max-tokens", a.max_tokens, "Use only the first N tokens of the text (0: all)");
   cmd->add_option("--tokenizer", a.tokenizer, "Folder with tokenizer.json (default: --model)");
   cmd->add_flag("--decode", a.decode, "Feed tokens one at a time through the cache (the generation path) instead of one prefill");
+  add_kv_cache_option(cmd, a.kv_cache);
 }
 
 }  // namespace

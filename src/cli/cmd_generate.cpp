@@ -1,5 +1,5 @@
 // dsv3 generate --model DIR (--prompt TEXT | --ids LIST) [-n N] [--temperature T] [--top-k K]
-//               [--top-p P] [--min-p P] [--seed S] [--print-ids] [--ignore-eos]
+//               [--top-p P] [--min-p P] [--seed S] [--print-ids] [--ignore-eos] [--kv-cache f32|fp8]
 // Incremental decoding through the latent cache. Text streams to stdout as it is decoded
 // (never a broken UTF-8 sequence); --print-ids ends the output with the JSON list of ids.
 #include <filesystem>
@@ -23,6 +23,7 @@ struct GenerateArgs {
   bool print_ids = false, ignore_eos = false, stats = false;
   std::string speculative;
   int64_t draft = 2;
+  LatentFormat kv_cache = LatentFormat::kF32;
 };
 
 void run(const GenerateArgs& a) {
@@ -41,6 +42,7 @@ void run(const GenerateArgs& a) {
     req.prompt = parse_id_list(a.ids);
   }
   req.max_new_tokens = a.n;
+  req.kv_cache = a.kv_cache;
   if (!a.speculative.empty()) {
     DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
     req.speculative_draft = a.draft;
@@ -88,6 +90,7 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
   cmd->add_option("--speculative", a->speculative, "Speculative decoding method: mtp (the model's MTP module drafts)");
   cmd->add_option("--draft", a->draft, "Tokens drafted per step with --speculative (default 2)");
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->callback([a] { run(*a); });
 }
 

@@ -89,6 +89,9 @@ void run(const std::string& dir) {
       // Latent cache: (kv_lora_rank + qk_rope_head_dim) f32 values per token per layer.
       {"latent_cache_values_per_token", cache_row * c.num_hidden_layers},
       {"latent_cache_bytes_per_token", cache_row * c.num_hidden_layers * int64_t(sizeof(float))},
+      // The same with --kv-cache fp8 (model/latent_cache.h row layout).
+      {"latent_cache_bytes_per_token_fp8",
+       LatentLayout{LatentFormat::kFp8, c.kv_lora_rank, c.qk_rope_head_dim}.row_bytes() * c.num_hidden_layers},
   };
   std::cout << j.dump(2) << "\n";
 }

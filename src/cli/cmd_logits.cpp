@@ -1,4 +1,4 @@
-// dsv3 logits --model DIR --ids 1,2,3 --out main.npy [--mtp-out mtp.npy]
+// dsv3 logits --model DIR --ids 1,2,3 --out main.npy [--mtp-out mtp.npy] [--kv-cache f32|fp8]
 // One full causal forward: float32 [T, vocab] next-token logits at every position; with
 // --mtp-out, [T-1, vocab] of MTP module 1 (row i predicts token i+2 from tokens 0..i+1).
 #include <iostream>
@@ -16,6 +16,7 @@ namespace {
 
 struct LogitsArgs {
   std::string model, ids, out, mtp_out, path = "naive";
+  LatentFormat kv_cache = LatentFormat::kF32;
 };
 
 void run(const LogitsArgs& a) {
@@ -27,7 +28,7 @@ void run(const LogitsArgs& a) {
   DSV3_CHECK(a.mtp_out.empty() || model->num_mtp() > 0, "--mtp-out: the model has no MTP module (num_nextn_predict_layers = 0)");
   MlaPath path = a.path == "absorbed" ? MlaPath::kAbsorbed : MlaPath::kNaive;
   DSV3_CHECK(a.path == "naive" || a.path == "absorbed", "--attention must be naive or absorbed");
-  ContiguousLatentCache cache(model->cache_layers(), model->cache_width(), T);
+  ContiguousLatentCache cache(model->cache_layers(), model->cache_layout(a.kv_cache), T);
   const std::vector<LatentRows> rows = cache.layers();
   std::vector<float> hidden(size_t(T * D)), logits(size_t(T * V));
   model->forward(ids.data(), T, 0, rows, hidden.data(), path);
@@ -52,6 +53,7 @@ void add_logits(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output .npy [T, vocab]")->required();
   cmd->add_option("--mtp-out", a->mtp_out, "Output .npy [T-1, vocab] of MTP module 1");
   cmd->add_option("--attention", a->path, "MLA path: naive (default) or absorbed");
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->callback([a] { run(*a); });
 }
 

@@ -24,9 +24,10 @@ std::vector<EvalWindow> eval_windows(int64_t n, int64_t ctx, int64_t stride) {
   return out;
 }
 
-std::vector<float> window_logits(const Model& m, const std::vector<int32_t>& ids, const EvalWindow& w, EvalMode mode) {
+std::vector<float> window_logits(const Model& m, const std::vector<int32_t>& ids, const EvalWindow& w, EvalMode mode,
+                                 LatentFormat kv) {
   const int64_t T = w.end - w.begin, D = m.hidden_size(), V = m.vocab_size();
-  ContiguousLatentCache cache(m.cache_layers(), m.cache_width(), T);
+  ContiguousLatentCache cache(m.cache_layers(), m.cache_layout(kv), T);
   std::vector<float> hidden(size_t(T * D)), logits(size_t(T * V));
   if (mode == EvalMode::kPrefill) {
     m.forward(ids.data() + w.begin, T, 0, cache.layers(), hidden.data());
@@ -75,13 +76,14 @@ void check_ids(const std::vector<int32_t>& ids, int64_t V) {
 
 }  // namespace
 
-PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride, EvalMode mode) {
+PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride, EvalMode mode,
+                            LatentFormat kv) {
   const int64_t V = m.vocab_size();
   check_ids(ids, V);
   PerplexityResult r;
   double nll = 0;
   for (const EvalWindow& w : eval_windows(int64_t(ids.size()), ctx, stride)) {
-    const std::vector<float> logits = window_logits(m, ids, w, mode);
+    const std::vector<float> logits = window_logits(m, ids, w, mode, kv);
     // Positions are independent: computed in parallel, summed in order (deterministic).
     std::vector<double> pos_nll(size_t(w.end - w.first));
     ThreadPool::global().parallel_for(w.end - w.first, [&](int64_t b, int64_t e) {
@@ -101,7 +103,7 @@ PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int
 }
 
 KlResult kl_divergence(const Model& m, const Model& ref, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride,
-                       EvalMode mode) {
+                       EvalMode mode, LatentFormat kv) {
   const int64_t V = m.vocab_size();
   DSV3_CHECK(ref.vocab_size() == V, "eval kl: vocabulary sizes differ (", V, " vs reference ", ref.vocab_size(), ")");
   check_ids(ids, V);
@@ -113,7 +115,7 @@ KlResult kl_divergence(const Model& m, const Model& ref, const std::vector<int32
     bool agree;
   };
   for (const EvalWindow& w : eval_windows(int64_t(ids.size()), ctx, stride)) {
-    const std::vector<float> lm = window_logits(m, ids, w, mode), lr = window_logits(ref, ids, w, mode);
+    const std::vector<float> lm = window_logits(m, ids, w, mode, kv), lr = window_logits(ref, ids, w, mode);
     std::vector<Pos> pos(size_t(w.end - w.first));
     ThreadPool::global().parallel_for(w.end - w.first, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {

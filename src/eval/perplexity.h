@@ -42,16 +42,18 @@ struct KlResult {
 // attention; with int8/int4 weights this is the path that quantises activations).
 enum class EvalMode { kPrefill, kDecode };
 
-// Next-token logits [end - begin, V] of one window from a fresh cache. The lm_head runs on
-// the tiled matmul path: accuracy evaluation needs no batch invariance.
+// Next-token logits [end - begin, V] of one window from a fresh cache whose rows are stored
+// as `kv`. The lm_head runs on the tiled matmul path: accuracy evaluation needs no batch
+// invariance.
 std::vector<float> window_logits(const Model& m, const std::vector<int32_t>& ids, const EvalWindow& w,
-                                 EvalMode mode = EvalMode::kPrefill);
+                                 EvalMode mode = EvalMode::kPrefill, LatentFormat kv = LatentFormat::kF32);
 
 PerplexityResult perplexity(const Model& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride,
-                            EvalMode mode = EvalMode::kPrefill);
+                            EvalMode mode = EvalMode::kPrefill, LatentFormat kv = LatentFormat::kF32);
 
-// Both models must share the vocabulary size.
+// Both models must share the vocabulary size. `kv` is the cache format of `m`; the reference
+// always runs with an f32 cache (so `--model M --ref M --kv-cache fp8` measures the cache).
 KlResult kl_divergence(const Model& m, const Model& ref, const std::vector<int32_t>& ids, int64_t ctx, int64_t stride,
-                       EvalMode mode = EvalMode::kPrefill);
+                       EvalMode mode = EvalMode::kPrefill, LatentFormat kv = LatentFormat::kF32);
 
 }  // namespace dsv3

@@ -40,8 +40,11 @@ void matmul_split_pair(const float* x, int64_t T, int64_t n_prefill, const Weigh
 // The expansion always takes the tiled matmul path, so a query's keys do not depend on how
 // its prompt was chunked.
 void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
-                  int64_t pos0, const LatentRows& cache, float* o) {
+                  int64_t pos0, const LatentRows& stored, float* o) {
   const int64_t S = pos0 + T;
+  DecodedLatents decoded;  // an f32 cache is read in place; fp8 rows are decoded once here
+  decode_latent_rows(stored, S, decoded);
+  const LatentRows& cache = decoded.view;
   std::vector<float> latent(size_t(S * d.Rkv));
   for (int64_t s = 0; s < S; ++s) std::memcpy(&latent[size_t(s * d.Rkv)], cache.row(s), sizeof(float) * d.Rkv);
   const int64_t KV = d.Dn + d.Dv;
@@ -64,7 +67,8 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   });
 }
 
-// A query row of the absorbed path: the cache it attends to and how many rows of it.
+// A query row of the absorbed path: the cache it attends to (f32 rows: the cache itself or
+// its decoded copy) and how many rows of it.
 struct QueryRow {
   const LatentRows* cache;
   int64_t n;
@@ -131,15 +135,22 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
   } else {
     matmul_split_pair(x, T, n_prefill, w.q, q.data(), w.kv_a, kv.data());
   }
+  std::vector<float> fresh_row(size_t(d.W));
   for (const MlaSlice& sl : slices) {
     DSV3_CHECK(sl.row0 >= 0 && sl.len > 0 && sl.row0 + sl.len <= T, "mla: slice rows out of range");
     DSV3_CHECK(sl.row0 + sl.len <= n_prefill || sl.row0 >= n_prefill, "mla: a slice straddles the prefill rows");
+    DSV3_CHECK(sl.cache.layout.rkv + sl.cache.layout.dr == d.W && (sl.cache.is_f32() || sl.cache.layout.rkv == d.Rkv),
+               "mla: cache rows of ", sl.cache.width(), " values, the layer needs ", d.Rkv, " + ", d.Dr);
     for (int64_t i = 0; i < sl.len; ++i) {
       const int64_t t = sl.row0 + i, pos = sl.pos0 + i;
-      float* row = sl.cache.row(pos);
+      // The row [RMSNorm(c_kv) ; RoPE(k_pe)] is built in place in an f32 cache, else in a
+      // scratch row that write_latent_row quantises (from this token's values alone, so
+      // batching cannot change it).
+      float* row = sl.cache.is_f32() ? sl.cache.row(pos) : fresh_row.data();
       rmsnorm(&kv[size_t(t * d.W)], w.kv_a_norm.data(), eps, d.Rkv, row);
       std::memcpy(row + d.Rkv, &kv[size_t(t * d.W + d.Rkv)], sizeof(float) * d.Dr);
       rope.apply(row + d.Rkv, pos);
+      if (!sl.cache.is_f32()) write_latent_row(sl.cache, pos, row);
       for (int64_t h = 0; h < d.H; ++h) rope.apply(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], pos);
     }
   }
@@ -152,11 +163,17 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
                    &o[size_t(sl.row0 * d.H * d.Dv)]);
     }
   }
-  // Decode rows are contiguous from n_prefill; order them by row.
+  // Decode rows are contiguous from n_prefill; order them by row. A quantised cache is
+  // decoded once per slice here, not once per head in attend_absorbed.
   decode_rows.resize(size_t(T - n_prefill), QueryRow{nullptr, 0});
-  for (const MlaSlice& sl : slices)
-    if (sl.row0 >= n_prefill)
-      for (int64_t i = 0; i < sl.len; ++i) decode_rows[size_t(sl.row0 + i - n_prefill)] = {&sl.cache, sl.pos0 + i + 1};
+  std::vector<DecodedLatents> decoded(slices.size());  // sized once: views point into it
+  for (size_t k = 0; k < slices.size(); ++k) {
+    const MlaSlice& sl = slices[k];
+    if (sl.row0 < n_prefill) continue;
+    decode_latent_rows(sl.cache, sl.pos0 + sl.len, decoded[k]);
+    for (int64_t i = 0; i < sl.len; ++i)
+      decode_rows[size_t(sl.row0 + i - n_prefill)] = {&decoded[k].view, sl.pos0 + i + 1};
+  }
   for (const QueryRow& r : decode_rows) DSV3_CHECK(r.cache, "mla: decode row without a slice");
   if (!decode_rows.empty())
     attend_absorbed(w, d, scale, &q[size_t(n_prefill * d.H * d.Dq)], decode_rows, &o[size_t(n_prefill * d.H * d.Dv)]);

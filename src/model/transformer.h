@@ -46,6 +46,9 @@ class Model {
   // Cache layers: the L main layers, then one per MTP module.
   int64_t cache_layers() const { return cfg_.num_hidden_layers + num_mtp(); }
   int64_t cache_width() const { return cfg_.kv_lora_rank + cfg_.qk_rope_head_dim; }
+  LatentLayout cache_layout(LatentFormat f = LatentFormat::kF32) const {
+    return {f, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim};
+  }
 
   // Runs tokens ids[0..T) at positions pos0.. through the main layers, appending to the
   // cache (cache[l] for layer l). Writes the final-normalised hidden states [T, D] to

@@ -33,8 +33,8 @@ struct RunState {
   ContiguousLatentCache cache;
   std::vector<LatentRows> rows;
   std::vector<float> hidden, logits;
-  RunState(const Model& m, int64_t capacity, int64_t rows_of_hidden)
-      : cache(m.cache_layers(), m.cache_width(), capacity),
+  RunState(const Model& m, LatentFormat kv, int64_t capacity, int64_t rows_of_hidden)
+      : cache(m.cache_layers(), m.cache_layout(kv), capacity),
         rows(cache.layers()),
         hidden(size_t(rows_of_hidden * m.hidden_size())),
         logits(size_t(m.vocab_size())) {}
@@ -42,9 +42,10 @@ struct RunState {
 
 // Prefill of p tokens into a fresh cache plus the last position's logits (what a generation
 // needs before its first token). Returns elapsed seconds.
-double time_prefill(const Model& m, const std::vector<int32_t>& ids, const std::function<double()>& now) {
+double time_prefill(const Model& m, LatentFormat kv, const std::vector<int32_t>& ids,
+                    const std::function<double()>& now) {
   const int64_t T = int64_t(ids.size()), D = m.hidden_size();
-  RunState s(m, T, T);
+  RunState s(m, kv, T, T);
   const double t0 = now();
   m.forward(ids.data(), T, 0, s.rows, s.hidden.data());
   m.logits(s.hidden.data() + (T - 1) * D, 1, s.logits.data());
@@ -53,9 +54,10 @@ double time_prefill(const Model& m, const std::vector<int32_t>& ids, const std::
 
 // Untimed prefill of the prompt, then n timed decode steps: each picks the greedy token from
 // the current logits and runs it through the model (absorbed MLA over the latent cache).
-double time_decode(const Model& m, const std::vector<int32_t>& prompt, int64_t n, const std::function<double()>& now) {
+double time_decode(const Model& m, LatentFormat kv, const std::vector<int32_t>& prompt, int64_t n,
+                   const std::function<double()>& now) {
   const int64_t P = int64_t(prompt.size()), D = m.hidden_size();
-  RunState s(m, P + n, P);
+  RunState s(m, kv, P + n, P);
   m.forward(prompt.data(), P, 0, s.rows, s.hidden.data());
   m.logits(s.hidden.data() + (P - 1) * D, 1, s.logits.data());
   const double t0 = now();
@@ -103,8 +105,8 @@ std::vector<BenchResult> run_bench(const Model& m, const BenchOptions& opt) {
     r.is_prompt = true;
     r.n_prompt = p;
     const std::vector<int32_t> ids = random_ids(rng, p, V);
-    for (int w = 0; w < opt.warmup_runs; ++w) time_prefill(m, ids, now);
-    for (int i = 0; i < opt.repetitions; ++i) r.seconds.push_back(time_prefill(m, ids, now));
+    for (int w = 0; w < opt.warmup_runs; ++w) time_prefill(m, opt.kv_cache, ids, now);
+    for (int i = 0; i < opt.repetitions; ++i) r.seconds.push_back(time_prefill(m, opt.kv_cache, ids, now));
     summarize(r, p);
     out.push_back(std::move(r));
   }
@@ -114,8 +116,8 @@ std::vector<BenchResult> run_bench(const Model& m, const BenchOptions& opt) {
     r.n_prompt = opt.tg_prompt_tokens;
     r.n_gen = n;
     const std::vector<int32_t> prompt = random_ids(rng, opt.tg_prompt_tokens, V);
-    for (int w = 0; w < opt.warmup_runs; ++w) time_decode(m, prompt, n, now);
-    for (int i = 0; i < opt.repetitions; ++i) r.seconds.push_back(time_decode(m, prompt, n, now));
+    for (int w = 0; w < opt.warmup_runs; ++w) time_decode(m, opt.kv_cache, prompt, n, now);
+    for (int i = 0; i < opt.repetitions; ++i) r.seconds.push_back(time_decode(m, opt.kv_cache, prompt, n, now));
     summarize(r, n);
     out.push_back(std::move(r));
   }

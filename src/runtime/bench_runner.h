@@ -20,6 +20,7 @@ struct BenchOptions {
   int warmup_runs = 1;         // untimed runs of each test before the timed ones
   int64_t tg_prompt_tokens = 8;  // the short prompt prefilled (untimed) before each tg run
   uint64_t seed = 42;          // token ids are uniform in [0, vocab) from this seed
+  LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
   // Seconds on a monotonic clock; tests inject a fake one. Default: steady_clock.
   std::function<double()> now;
 };

@@ -7,12 +7,12 @@
 
 namespace dsv3 {
 
-BlockManager::BlockManager(int64_t layers, int64_t width, int64_t block_size, int64_t num_blocks)
-    : layers_(layers), width_(width), block_size_(block_size), num_blocks_(num_blocks) {
-  DSV3_CHECK(layers > 0 && width > 0 && block_size > 0 && num_blocks > 0, "cache: invalid pool shape ", num_blocks,
-             " blocks x ", block_size, " rows x ", layers, " layers x ", width);
+BlockManager::BlockManager(int64_t layers, const LatentLayout& layout, int64_t block_size, int64_t num_blocks)
+    : layers_(layers), layout_(layout), block_size_(block_size), num_blocks_(num_blocks) {
+  DSV3_CHECK(layers > 0 && layout.width() > 0 && block_size > 0 && num_blocks > 0, "cache: invalid pool shape ",
+             num_blocks, " blocks x ", block_size, " rows x ", layers, " layers x ", layout.width());
   const size_t bytes = size_t(num_blocks) * size_t(block_bytes());
-  storage_ = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  storage_ = static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
   DSV3_CHECK(storage_, "cache: cannot allocate ", bytes >> 20, " MiB for ", num_blocks, " blocks");
   meta_.resize(size_t(num_blocks));
   never_used_.reserve(size_t(num_blocks));
@@ -107,10 +107,10 @@ void BlockManager::unpublish(int32_t b) {
 }
 
 LatentRows BlockManager::layer_view(const std::vector<int32_t>& blocks, int64_t layer,
-                                    std::vector<float*>& table) const {
+                                    std::vector<uint8_t*>& table) const {
   table.resize(blocks.size());
   for (size_t i = 0; i < blocks.size(); ++i) table[i] = rows(blocks[i], layer);
-  return {table.data(), block_size_, width_};
+  return {table.data(), block_size_, layout_, layout_.row_bytes()};
 }
 
 }  // namespace dsv3

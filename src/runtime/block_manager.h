@@ -17,12 +17,13 @@ namespace dsv3 {
 class BlockManager {
  public:
   // Throws Error when the pool cannot be allocated.
-  BlockManager(int64_t layers, int64_t width, int64_t block_size, int64_t num_blocks);
+  BlockManager(int64_t layers, const LatentLayout& layout, int64_t block_size, int64_t num_blocks);
 
   int64_t block_size() const { return block_size_; }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t layers() const { return layers_; }
-  int64_t block_bytes() const { return layers_ * block_size_ * width_ * int64_t(sizeof(float)); }
+  const LatentLayout& layout() const { return layout_; }
+  int64_t block_bytes() const { return layers_ * block_size_ * layout_.row_bytes(); }
   int64_t used_blocks() const { return used_; }           // referenced by a sequence
   int64_t cached_blocks() const { return int64_t(lru_.size()); }  // unreferenced, reusable prefix
   int64_t free_blocks() const { return num_blocks_ - used_; }    // allocatable (incl. cached)
@@ -41,12 +42,12 @@ class BlockManager {
   // Returns its hash. A block already published under the same hash stays the canonical one.
   uint64_t publish(int32_t b, uint64_t parent, const int32_t* tokens);
 
-  // Rows of block b for one layer: block_size × width floats.
-  float* rows(int32_t b, int64_t layer) const {
-    return storage_ + (int64_t(b) * layers_ + layer) * block_size_ * width_;
+  // Rows of block b for one layer: block_size rows of layout().row_bytes() bytes.
+  uint8_t* rows(int32_t b, int64_t layer) const {
+    return storage_ + (int64_t(b) * layers_ + layer) * block_size_ * layout_.row_bytes();
   }
   // Block table of one layer for a sequence owning `blocks` (written into `table`).
-  LatentRows layer_view(const std::vector<int32_t>& blocks, int64_t layer, std::vector<float*>& table) const;
+  LatentRows layer_view(const std::vector<int32_t>& blocks, int64_t layer, std::vector<uint8_t*>& table) const;
 
   BlockManager(const BlockManager&) = delete;
   BlockManager& operator=(const BlockManager&) = delete;
@@ -60,8 +61,10 @@ class BlockManager {
     std::vector<int32_t> tokens;           // verifies lookups (no trust in 64-bit hashes)
     std::list<int32_t>::iterator lru_pos;  // valid when cached
   };
-  int64_t layers_, width_, block_size_, num_blocks_;
-  float* storage_ = nullptr;
+  int64_t layers_;
+  LatentLayout layout_;
+  int64_t block_size_, num_blocks_;
+  uint8_t* storage_ = nullptr;
   std::vector<Meta> meta_;
   std::vector<int32_t> never_used_;
   std::list<int32_t> lru_;  // cached blocks, least recently used first

@@ -27,7 +27,7 @@ struct Engine::Sequence {
   std::vector<int32_t> blocks;
   int64_t published = 0;        // leading blocks already published to the prefix cache
   uint64_t last_hash = 0;       // chain hash of block published-1
-  std::vector<std::vector<float*>> tables;  // per cache layer
+  std::vector<std::vector<uint8_t*>> tables;  // per cache layer
   std::vector<LatentRows> rows;
   Clock::time_point submitted, last_token;
   uint64_t admit_order = 0;
@@ -43,7 +43,8 @@ struct Engine::Sequence {
 std::string MemoryPlan::to_string() const {
   std::ostringstream os;
   const double mib = 1024.0 * 1024.0;
-  os << "memory plan: weights " << int64_t(double(weight_bytes) / mib) << " MiB; latent cache " << cache_blocks
+  os << "memory plan: weights " << int64_t(double(weight_bytes) / mib) << " MiB; latent cache "
+     << latent_format_name(cache_format) << " (" << cache_bytes_per_token << " bytes/token) " << cache_blocks
      << " blocks x " << block_size << " tokens (" << int64_t(double(cache_blocks * cache_block_bytes) / mib)
      << " MiB, " << cache_blocks * block_size << " tokens); context " << context_length
      << " tokens; max concurrent sequences at full context: " << max_sequences_at_full_context;
@@ -56,8 +57,9 @@ Engine::Engine(const Model& model, const EngineOptions& opts) : model_(model), o
   DSV3_CHECK(opts_.max_batch_tokens > 0, "engine: max_batch_tokens must be positive");
   DSV3_CHECK(opts_.max_running > 0, "engine: max_running must be positive");
   DSV3_CHECK(opts_.max_waiting >= 0, "engine: max_waiting must be >= 0");
-  const int64_t layers = model_.cache_layers(), width = model_.cache_width();
-  const int64_t block_bytes = layers * opts_.block_size * width * int64_t(sizeof(float));
+  const int64_t layers = model_.cache_layers();
+  const LatentLayout layout = model_.cache_layout(opts_.kv_cache);
+  const int64_t block_bytes = layers * opts_.block_size * layout.row_bytes();
   int64_t n = opts_.cache_blocks;
   if (n <= 0) {
     DSV3_CHECK(opts_.cache_bytes > 0, "engine: the cache budget must be positive");
@@ -65,7 +67,7 @@ Engine::Engine(const Model& model, const EngineOptions& opts) : model_(model), o
   }
   DSV3_CHECK(n > 0, "engine: a cache budget of ", opts_.cache_bytes, " bytes holds no block of ", block_bytes,
              " bytes");
-  blocks_ = std::make_unique<BlockManager>(layers, width, opts_.block_size, n);
+  blocks_ = std::make_unique<BlockManager>(layers, layout, opts_.block_size, n);
   stats_.cache_blocks_total = n;
   stats_.cache_blocks_free = n;
 }
@@ -160,6 +162,8 @@ MemoryPlan Engine::plan() const {
   MemoryPlan p;
   for (const std::string& name : model_.checkpoint().names()) p.weight_bytes += int64_t(model_.checkpoint().get(name).nbytes);
   p.cache_block_bytes = blocks_->block_bytes();
+  p.cache_format = blocks_->layout().format;
+  p.cache_bytes_per_token = blocks_->block_bytes() / blocks_->block_size();
   p.cache_blocks = blocks_->num_blocks();
   p.block_size = blocks_->block_size();
   p.context_length = context_length(model_);

@@ -40,6 +40,7 @@ struct EngineOptions {
   int64_t max_running = 64;           // sequences in the running batch
   int64_t max_waiting = 256;          // queued requests; submit() beyond this throws EngineBusy
   bool prefix_cache = true;           // reuse full prompt blocks across requests
+  LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
 };
 
 struct EngineRequest {
@@ -77,6 +78,8 @@ struct EngineBusy : Error {
 struct MemoryPlan {
   int64_t weight_bytes = 0;       // mapped checkpoint tensors
   int64_t cache_block_bytes = 0;  // one block, all layers
+  LatentFormat cache_format = LatentFormat::kF32;
+  int64_t cache_bytes_per_token = 0;  // all cache layers
   int64_t cache_blocks = 0;
   int64_t block_size = 0;
   int64_t context_length = 0;

@@ -20,7 +20,7 @@ GenerateResult generate(const Model& m, const GenerateRequest& req, const std::f
   DSV3_CHECK(T < ctx, "the prompt has ", T, " tokens but the model's context is ", ctx, " tokens");
   DSV3_CHECK(req.max_new_tokens >= 0, "the number of tokens to generate must be >= 0");
   const int64_t capacity = std::min(ctx, T + std::max<int64_t>(req.max_new_tokens, 1));
-  ContiguousLatentCache cache(m.cache_layers(), m.cache_width(), capacity);
+  ContiguousLatentCache cache(m.cache_layers(), m.cache_layout(req.kv_cache), capacity);
   const std::vector<LatentRows> rows = cache.layers();
 
   const int64_t D = m.hidden_size(), V = m.vocab_size();

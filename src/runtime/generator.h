@@ -19,6 +19,7 @@ struct GenerateRequest {
   // MTP speculative decoding (speculative.h): draft this many tokens per step with the MTP
   // module(s) and verify them in one forward. 0: plain decoding.
   int64_t speculative_draft = 0;
+  LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
 };
 
 struct GenerateResult {

@@ -49,7 +49,7 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
   DSV3_CHECK(N >= 1 && N <= 16, "--draft must be in [1, 16], got ", N);
   const int64_t D = m.hidden_size(), V = m.vocab_size();
   const int64_t capacity = std::min(ctx, P + std::max<int64_t>(req.max_new_tokens, 1) + N + 1);
-  ContiguousLatentCache cache(m.cache_layers(), m.cache_width(), capacity);
+  ContiguousLatentCache cache(m.cache_layers(), m.cache_layout(req.kv_cache), capacity);
   const std::vector<LatentRows> rows = cache.layers();
   Sampler sampler(req.sampling);
   GenerateResult res;

@@ -76,8 +76,9 @@ EngineRequest greedy(std::vector<int32_t> prompt, int64_t n) {
 // The reference: generate() alone, with the logprob of every chosen token recomputed from
 // the logits generate sees (through a second identical run per token is not needed: the
 // logprobs come from the same Model::logits rows).
-Outcome alone(const EngineRequest& r) {
+Outcome alone(const EngineRequest& r, LatentFormat kv = LatentFormat::kF32) {
   EngineOptions o;
+  o.kv_cache = kv;
   o.cache_blocks = 64;
   o.prefix_cache = false;
   o.max_batch_tokens = 4096;
@@ -90,30 +91,36 @@ Outcome alone(const EngineRequest& r) {
 }
 
 TEST(Engine, SingleRequestEqualsGenerate) {
-  for (int64_t len : {1, 5, 40}) {
-    EngineRequest r = greedy(prompt_of(len, uint64_t(len)), 12);
-    GenerateRequest g;
-    g.prompt = r.prompt;
-    g.max_new_tokens = 12;
-    g.sampling.temperature = 0;
-    const GenerateResult want = generate(tiny(), g);
-    const Outcome got = alone(r);
-    EXPECT_EQ(got.tokens, want.tokens) << "prompt length " << len;
-    EXPECT_EQ(got.finish_reason, "length");
-    for (float lp : got.logprobs) EXPECT_LE(lp, 0.0f);
+  for (LatentFormat kv : {LatentFormat::kF32, LatentFormat::kFp8}) {
+    for (int64_t len : {1, 5, 40}) {
+      EngineRequest r = greedy(prompt_of(len, uint64_t(len)), 12);
+      GenerateRequest g;
+      g.prompt = r.prompt;
+      g.max_new_tokens = 12;
+      g.sampling.temperature = 0;
+      g.kv_cache = kv;
+      const GenerateResult want = generate(tiny(), g);
+      const Outcome got = alone(r, kv);
+      EXPECT_EQ(got.tokens, want.tokens) << "prompt length " << len << " cache " << latent_format_name(kv);
+      EXPECT_EQ(got.finish_reason, "length");
+      for (float lp : got.logprobs) EXPECT_LE(lp, 0.0f);
+    }
   }
 }
 
 // 16 requests of different lengths, submitted together and in waves, with a small step
-// budget (chunked prefill mixed with decoding): every output bit-identical to alone.
-TEST(Engine, BatchInvarianceOf16Requests) {
+// budget (chunked prefill mixed with decoding): every output bit-identical to alone, with
+// either cache format (an fp8 row is quantised from its own token's values only).
+void check_batch_invariance(LatentFormat kv) {
+  SCOPED_TRACE(latent_format_name(kv));
   std::vector<EngineRequest> reqs;
   for (int i = 0; i < 16; ++i) reqs.push_back(greedy(prompt_of(3 + 7 * i, 100 + uint64_t(i)), 6 + i % 5));
   std::vector<Outcome> solo;
-  for (const auto& r : reqs) solo.push_back(alone(r));
+  for (const auto& r : reqs) solo.push_back(alone(r, kv));
 
   for (int64_t budget : {int64_t(16), int64_t(256)}) {
     EngineOptions o;
+    o.kv_cache = kv;
     o.cache_blocks = 256;
     o.block_size = 8;
     o.max_batch_tokens = budget;
@@ -138,6 +145,27 @@ TEST(Engine, BatchInvarianceOf16Requests) {
     EXPECT_EQ(st.cache_blocks_used, 0);
     EXPECT_EQ(st.running, 0);
   }
+}
+
+TEST(Engine, BatchInvarianceOf16Requests) { check_batch_invariance(LatentFormat::kF32); }
+TEST(Engine, BatchInvarianceOf16RequestsFp8Cache) { check_batch_invariance(LatentFormat::kFp8); }
+
+// The fp8 cache differs from the f32 one (it is not silently f32) but greedy tokens of the
+// tiny random model mostly agree.
+TEST(Engine, Fp8CacheTokensMostlyMatchF32) {
+  int64_t same = 0, total = 0;
+  bool any_logprob_differs = false;
+  for (int i = 0; i < 6; ++i) {
+    const EngineRequest r = greedy(prompt_of(10 + 9 * i, 700 + uint64_t(i)), 8);
+    const Outcome a = alone(r), b = alone(r, LatentFormat::kFp8);
+    ASSERT_EQ(a.tokens.size(), b.tokens.size());
+    // Count matching tokens up to the first divergence (after it the contexts differ).
+    for (size_t k = 0; k < a.tokens.size() && a.tokens[k] == b.tokens[k]; ++k) ++same;
+    total += int64_t(a.tokens.size());
+    if (a.logprobs != b.logprobs) any_logprob_differs = true;
+  }
+  EXPECT_TRUE(any_logprob_differs);
+  EXPECT_GE(same * 4, total * 3) << same << " of " << total << " greedy tokens before the first divergence";
 }
 
 TEST(Engine, PrefixCacheHitsShareBlocksAndKeepOutputs) {
@@ -172,7 +200,7 @@ TEST(Engine, PrefixCacheHitsShareBlocksAndKeepOutputs) {
 }
 
 TEST(Engine, PrefixBlocksAreEvictedLeastRecentlyUsedFirst) {
-  BlockManager bm(2, 4, 2, 3);
+  BlockManager bm(2, LatentLayout{LatentFormat::kF32, 4, 0}, 2, 3);
   const int32_t t1[] = {1, 2}, t2[] = {3, 4};
   const int32_t a = bm.allocate(), b = bm.allocate();
   bm.publish(a, 0, t1);
@@ -341,6 +369,29 @@ TEST(Engine, MemoryPlanCountsWeightsAndBlocks) {
   EXPECT_EQ(p.cache_blocks, 300);
   EXPECT_EQ(p.max_sequences_at_full_context, 300 / (4096 / 16));
   EXPECT_NE(p.to_string().find("max concurrent sequences at full context: 1"), std::string::npos);
+}
+
+// Same byte budget, fp8 rows: blocks sized by the row format, ~2.8x the tokens for the tiny
+// preset (Rkv 32 + Dr 16: 192 bytes f32, 32 + 4 + 32 = 68 bytes fp8), 3.5x for V3 shapes.
+TEST(Engine, MemoryPlanSizesBlocksByCacheFormat) {
+  EngineOptions o;
+  o.cache_bytes = int64_t(8) << 20;
+  o.block_size = 16;
+  const MemoryPlan f32 = Engine(tiny(), o).plan();
+  o.kv_cache = LatentFormat::kFp8;
+  const MemoryPlan fp8 = Engine(tiny(), o).plan();
+  const int64_t layers = tiny().cache_layers();
+  EXPECT_EQ(f32.cache_bytes_per_token, layers * 192);
+  EXPECT_EQ(fp8.cache_bytes_per_token, layers * 68);
+  EXPECT_EQ(f32.cache_block_bytes, 16 * layers * 192);
+  EXPECT_EQ(fp8.cache_block_bytes, 16 * layers * 68);
+  EXPECT_EQ(f32.cache_blocks, o.cache_bytes / f32.cache_block_bytes);
+  EXPECT_EQ(fp8.cache_blocks, o.cache_bytes / fp8.cache_block_bytes);
+  EXPECT_NE(fp8.to_string().find("latent cache fp8 (" + std::to_string(layers * 68) + " bytes/token)"),
+            std::string::npos)
+      << fp8.to_string();
+  EXPECT_EQ(LatentLayout({LatentFormat::kF32, 512, 64}).row_bytes(), 2304);
+  EXPECT_EQ(LatentLayout({LatentFormat::kFp8, 512, 64}).row_bytes(), 656);
 }
 
 }  // namespace
