@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
+#include "eval/quantize_checkpoint.h"
 #include "runtime/bench_runner.h"
 #include "test_util.h"
 
@@ -62,6 +63,21 @@ TEST_P(BenchTiny, BytesPerTokenMatchesCheckpointTensors) {
   const ModelSize size = model_size(*model_);
   EXPECT_LT(got, size.bytes);  // less than the whole checkpoint (embedding, idle experts, MTP)
   EXPECT_GT(size.params, 0);
+}
+
+// Quantised copies hold the same parameters: int4 packs two weights a byte (U8 storage) and
+// scale tensors are not parameters.
+TEST_P(BenchTiny, ParamsSurviveQuantization) {
+  const int64_t params = model_size(*model_).params;
+  for (const char* type : {"int8", "int4"}) {
+    QuantizeOptions o;
+    o.type = type;
+    o.group = 32;
+    const std::string out = dir_ + "-" + type;
+    quantize_checkpoint(dir_, out, o);
+    EXPECT_EQ(model_size(*Model::load(out)).params, params) << type;
+    std::filesystem::remove_all(out);
+  }
 }
 
 TEST_P(BenchTiny, InjectedClockGivesExactRates) {
