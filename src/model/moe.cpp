@@ -93,55 +93,63 @@ Routing moe_forward(const MoeWeights& w, const ModelConfig& c, const float* x, i
     return r;
   }
 
-  // Every routed (token, expert) pair gets a row of xin / y; an expert's rows are contiguous,
-  // its prefill rows (tokens < n_tiled) first, since tokens are in row order.
-  std::vector<int64_t> first(size_t(E + 1), 0), tiled(static_cast<size_t>(E), 0);
-  for (int64_t e = 0; e < E; ++e) {
-    first[size_t(e + 1)] = first[size_t(e)] + int64_t(by_expert[size_t(e)].size());
-    for (const auto& tw : by_expert[size_t(e)]) tiled[size_t(e)] += tw.first < n_tiled;
-  }
-  const int64_t rows = first[size_t(E)];
-  const int64_t F = E > 0 && !w.experts.empty() ? w.experts[0].gate.rows : 0;
-  std::vector<float> xin(size_t(rows * D)), y(size_t(rows * D)), g(size_t(rows * F)), u(size_t(rows * F));
-  for (int64_t e = 0; e < E; ++e)
-    for (size_t i = 0; i < by_expert[size_t(e)].size(); ++i)
-      std::memcpy(&xin[size_t((first[size_t(e)] + int64_t(i)) * D)], x + by_expert[size_t(e)][i].first * D,
-                  sizeof(float) * D);
-
-  // Prefill rows: tiled products, one expert at a time.
+  // Prefill rows: the shared expert, then one expert at a time on the tiled path, each added
+  // to its tokens' rows at once (small per-expert buffers stay in cache). Tokens are in row
+  // order, so an expert's prefill tokens (< n_tiled) come first in its list.
   if (w.has_shared) mlp_tiled(w.shared, x, n_tiled, out);
   else std::fill(out, out + n_tiled * D, 0.0f);
-  for (int64_t e = 0; e < E; ++e)
-    mlp_tiled(w.experts[size_t(e)], &xin[size_t(first[size_t(e)] * D)], tiled[size_t(e)], &y[size_t(first[size_t(e)] * D)]);
-
-  // Decode rows of the shared expert and of every routed expert: one grouped pass.
-  std::vector<MlpRows> decode;
+  std::vector<int64_t> tiled(static_cast<size_t>(E), 0);
+  std::vector<float> xin, y;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = by_expert[size_t(e)];
+    int64_t n = 0;
+    while (n < int64_t(toks.size()) && toks[size_t(n)].first < n_tiled) ++n;
+    tiled[size_t(e)] = n;
+    if (n == 0) continue;
+    xin.resize(size_t(n * D));
+    y.resize(size_t(n * D));
+    for (int64_t i = 0; i < n; ++i) std::memcpy(&xin[size_t(i * D)], x + toks[size_t(i)].first * D, sizeof(float) * D);
+    mlp_tiled(w.experts[size_t(e)], xin.data(), n, y.data());
+    for (int64_t i = 0; i < n; ++i) axpy_f32(toks[size_t(i)].second, &y[size_t(i * D)], out + toks[size_t(i)].first * D, D);
+  }
   const int64_t nd = T - n_tiled;
+  if (nd <= 0) return r;
+
+  // Decode rows of the shared expert and of every routed expert in one grouped pass: every
+  // (decode token, expert) pair gets a row of xd / yd, an expert's rows contiguous.
+  std::vector<int64_t> first(size_t(E + 1), 0);
+  for (int64_t e = 0; e < E; ++e)
+    first[size_t(e + 1)] = first[size_t(e)] + int64_t(by_expert[size_t(e)].size()) - tiled[size_t(e)];
+  const int64_t rows = first[size_t(E)];
+  const int64_t F = w.experts.empty() ? 0 : w.experts[0].gate.rows;
+  std::vector<float> xd(size_t(rows * D)), yd(size_t(rows * D)), g(size_t(rows * F)), u(size_t(rows * F));
+  std::vector<MlpRows> decode;
   std::vector<float> sg, su;
-  if (nd > 0) {
-    if (w.has_shared) {
-      const int64_t Fs = w.shared.gate.rows;
-      sg.resize(size_t(nd * Fs));
-      su.resize(size_t(nd * Fs));
-      decode.push_back({&w.shared, x + n_tiled * D, nd, sg.data(), su.data(), out + n_tiled * D});
-    } else {
-      std::fill(out + n_tiled * D, out + T * D, 0.0f);
-    }
+  if (w.has_shared) {
+    const int64_t Fs = w.shared.gate.rows;
+    sg.resize(size_t(nd * Fs));
+    su.resize(size_t(nd * Fs));
+    decode.push_back({&w.shared, x + n_tiled * D, nd, sg.data(), su.data(), out + n_tiled * D});
+  } else {
+    std::fill(out + n_tiled * D, out + T * D, 0.0f);
   }
   for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = first[size_t(e)] + tiled[size_t(e)], n = first[size_t(e + 1)] - r0;
-    if (n > 0)
-      decode.push_back({&w.experts[size_t(e)], &xin[size_t(r0 * D)], n, &g[size_t(r0 * F)], &u[size_t(r0 * F)],
-                        &y[size_t(r0 * D)]});
+    const auto& toks = by_expert[size_t(e)];
+    const int64_t r0 = first[size_t(e)], n = first[size_t(e + 1)] - r0, t0 = tiled[size_t(e)];
+    if (n == 0) continue;
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(&xd[size_t((r0 + i) * D)], x + toks[size_t(t0 + i)].first * D, sizeof(float) * D);
+    decode.push_back({&w.experts[size_t(e)], &xd[size_t(r0 * D)], n, &g[size_t(r0 * F)], &u[size_t(r0 * F)],
+                      &yd[size_t(r0 * D)]});
   }
-  if (!decode.empty()) mlp_rows_grouped(decode);
-
+  mlp_rows_grouped(decode);
   // Weighted sum in expert order (per token independent of the rest of the batch).
-  for (int64_t e = 0; e < E; ++e)
-    for (size_t i = 0; i < by_expert[size_t(e)].size(); ++i) {
-      const auto& tw = by_expert[size_t(e)][i];
-      axpy_f32(tw.second, &y[size_t((first[size_t(e)] + int64_t(i)) * D)], out + tw.first * D, D);
-    }
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& toks = by_expert[size_t(e)];
+    const int64_t r0 = first[size_t(e)], t0 = tiled[size_t(e)];
+    for (int64_t i = 0; i < first[size_t(e + 1)] - r0; ++i)
+      axpy_f32(toks[size_t(t0 + i)].second, &yd[size_t((r0 + i) * D)], out + toks[size_t(t0 + i)].first * D, D);
+  }
   return r;
 }
 
