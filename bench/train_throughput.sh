@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Training throughput side by side (docs/default_model.md): `dsv3 train` (fp32 and bf16) and the
+# Training throughput side by side (docs/default_model.md): `dsv3 train` (fp32, bf16 and fp8) and the
 # same model in PyTorch (bench/train_torch_throughput.py), both on 2 threads, batch 8 × 256
 # tokens, λ = 0.3, α = 1e-4, starting from the same Hugging Face checkpoint and token shards.
 # Reports median tokens/s over steps 2..N (step 1 is a warm-up).
@@ -10,7 +10,7 @@ dsv3=$1 model=$2 data=$3 steps=${4:-4}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsv3_train_bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-for precision in fp32 bf16; do
+for precision in fp32 bf16 fp8; do
   cat > "$work/$precision.json" <<JSON
 {"init_from": "$model", "data": "$data", "tokenizer": "$model", "out_dir": "$work/$precision", "batch_size": 8,
  "seq_len": 256, "total_steps": $steps, "lr": 0.001, "precision": "$precision", "eval_interval": 0,

@@ -21,6 +21,7 @@
 #include "kernels/gemm.h"
 #include "model/rope.h"
 #include "test_util.h"
+#include "train_text_fixture.h"
 #include "tokenizer/tokenizer_writer.h"
 #include "train/data_prep.h"
 #include "train/fp8_quant.h"
@@ -664,39 +665,14 @@ TEST(TrainFp8Activations, MoeQuantisesExpertsNotTheRouter) {
 
 // ------------------------------------------------------------------ dsv3 train with precision fp8
 
-struct Fixture {
-  std::string dir, tokenizer, data;
-  Fixture() {
-    dir = test::make_temp_dir("fp8train");
-    tokenizer = dir + "/tok";
-    data = dir + "/data";
-    std::filesystem::create_directories(tokenizer);
-    write_bpe_tokenizer(tokenizer, {deepseek_special_tokens(), {}, deepseek_style_chat_template()});
-    std::ofstream f(dir + "/text.jsonl");
-    for (int d = 0; d < 20; ++d) {
-      std::string text = "Document " + std::to_string(d) + ".";
-      for (int w = 0; w < 40; ++w) text += (w * 7 + d) % 3 ? " the jury said" : " county court";
-      f << json{{"text", text}}.dump() << "\n";
-    }
-    f.close();
-    PrepareDataOptions o;
-    o.tokenizer_dir = tokenizer;
-    o.inputs = {dir + "/text.jsonl"};
-    o.out_dir = data;
-    o.val_fraction = 0.1;
-    o.seq_len = 32;
-    prepare_data(o);
-  }
-  ~Fixture() { std::filesystem::remove_all(dir); }
-};
-const Fixture& fixture() {
-  static Fixture f;
+const test::TrainTextFixture& fixture() {
+  static test::TrainTextFixture f("fp8train", 32);
   return f;
 }
 
 TrainConfig fp8_config(const std::string& out, const std::string& precision, int64_t steps, int64_t ckpt = 0,
                        int64_t batch = 4, int64_t seq_len = 32) {
-  const Fixture& f = fixture();
+  const test::TrainTextFixture& f = fixture();
   const json model = {{"hidden_size", 32},        {"intermediate_size", 64},  {"moe_intermediate_size", 16},
                       {"num_hidden_layers", 2},   {"num_attention_heads", 2}, {"q_lora_rank", 16},
                       {"kv_lora_rank", 16},       {"qk_rope_head_dim", 8},    {"qk_nope_head_dim", 8},

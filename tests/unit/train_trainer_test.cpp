@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "test_util.h"
+#include "train_text_fixture.h"
 #include "tokenizer/tokenizer_writer.h"
 #include "train/data_prep.h"
 #include "train/train_checkpoint.h"
@@ -26,34 +27,8 @@ using test::expect_error;
 using nlohmann::json;
 
 // A byte-level tokenizer and token shards of a small synthetic text, shared by the tests.
-struct Fixture {
-  std::string dir, tokenizer, data;
-  Fixture() {
-    dir = test::make_temp_dir("trainer");
-    tokenizer = dir + "/tok";
-    data = dir + "/data";
-    std::filesystem::create_directories(tokenizer);
-    write_bpe_tokenizer(tokenizer, {deepseek_special_tokens(), {}, deepseek_style_chat_template()});
-    std::ofstream f(dir + "/text.jsonl");
-    for (int d = 0; d < 20; ++d) {
-      std::string text = "Document " + std::to_string(d) + ".";
-      for (int w = 0; w < 40; ++w) text += (w * 7 + d) % 3 ? " the jury said" : " county court";
-      f << json{{"text", text}}.dump() << "\n";
-    }
-    f.close();
-    PrepareDataOptions o;
-    o.tokenizer_dir = tokenizer;
-    o.inputs = {dir + "/text.jsonl"};
-    o.out_dir = data;
-    o.val_fraction = 0.1;
-    o.seq_len = 16;
-    prepare_data(o);
-  }
-  ~Fixture() { std::filesystem::remove_all(dir); }
-};
-
-const Fixture& fixture() {
-  static Fixture f;
+const test::TrainTextFixture& fixture() {
+  static test::TrainTextFixture f("trainer", 16);
   return f;
 }
 
@@ -68,7 +43,7 @@ json tiny_model() {
 }
 
 json base_config(const std::string& out) {
-  const Fixture& f = fixture();
+  const test::TrainTextFixture& f = fixture();
   return {{"model", tiny_model()}, {"data", f.data},       {"tokenizer", f.tokenizer}, {"out_dir", out},
           {"batch_size", 2},      {"seq_len", 16},        {"grad_accum_steps", 2},   {"total_steps", 6},
           {"lr", 3e-3},           {"warmup_steps", 2},    {"bias_update_speed", 0.01}, {"aux_alpha", 0.001},
