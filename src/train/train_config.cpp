@@ -1,8 +1,11 @@
 #include "train/train_config.h"
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
+
+#include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
 #include "train/sha256.h"
@@ -143,12 +146,64 @@ TrainConfig parse_train_config(const std::string& json_text, const std::string& 
   return c;
 }
 
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// A YAML scalar typed as YAML 1.2's core schema (null, bool, int, float, else string);
+// quoted scalars (tag "!") stay strings, so `batch_size: "8"` is still rejected as a string.
+nlohmann::json yaml_scalar(const YAML::Node& n) {
+  const std::string& v = n.Scalar();
+  if (n.Tag() == "!") return v;
+  if (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL") return nullptr;
+  if (v == "true" || v == "True" || v == "TRUE") return true;
+  if (v == "false" || v == "False" || v == "FALSE") return false;
+  static const std::regex int_re("[-+]?[0-9]+"), float_re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (std::regex_match(v, int_re)) {
+    try {
+      return int64_t(std::stoll(v));
+    } catch (const std::out_of_range&) {
+    }
+  }
+  if (std::regex_match(v, float_re)) return std::stod(v);
+  return v;
+}
+
+nlohmann::json yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar: return yaml_scalar(n);
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const YAML::Node& e : n) a.push_back(yaml_to_json(e));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return o;
+    }
+    default: return nullptr;  // Null, Undefined
+  }
+}
+
+}  // namespace
+
 TrainConfig load_train_config(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   DSV3_CHECK(f.good(), "cannot read training config ", path);
   std::ostringstream os;
   os << f.rdbuf();
-  return parse_train_config(os.str(), path);
+  if (!has_suffix(path, ".yaml") && !has_suffix(path, ".yml")) return parse_train_config(os.str(), path);
+  // YAML: the same keys; converted to JSON so both formats share validation and config hash.
+  nlohmann::json j;
+  try {
+    j = yaml_to_json(YAML::Load(os.str()));
+  } catch (const YAML::Exception& e) {
+    fail(path, ": not valid YAML: ", e.what());
+  }
+  return parse_train_config(j.dump(), path);
 }
 
 std::string train_config_hash(const TrainConfig& c) {

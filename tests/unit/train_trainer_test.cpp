@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,38 @@ TrainerOptions quiet() {
   TrainerOptions o;
   o.progress = false;
   return o;
+}
+
+// A YAML config is the same config: same parsed fields, same raw JSON (so the same config hash
+// and resume check); typed like YAML 1.2 (quoted numbers stay strings); bad YAML names the file.
+TEST(TrainConfig, YamlEqualsJson) {
+  const std::string dir = fixture().dir + "/yaml";
+  std::filesystem::create_directories(dir);
+  json j = base_config(dir + "/out");
+  j["precision"] = "bf16";
+  j["grad_clip"] = 1.0;
+  j["seed"] = 7;
+  std::ofstream(dir + "/c.json") << j.dump();
+  std::ostringstream y;
+  y << "# the same config in YAML\nmodel:\n";
+  for (const auto& [k, v] : j["model"].items()) y << "  " << k << ": " << v.dump() << "\n";
+  for (const auto& [k, v] : j.items())
+    if (k != "model") y << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+  std::ofstream(dir + "/c.yaml") << y.str();
+  const TrainConfig a = load_train_config(dir + "/c.json"), b = load_train_config(dir + "/c.yaml");
+  EXPECT_EQ(a.raw, b.raw);
+  EXPECT_EQ(train_config_hash(a), train_config_hash(b));
+  EXPECT_EQ(b.precision, Precision::kBf16);
+  EXPECT_EQ(b.seed, 7u);
+  EXPECT_EQ(b.grad_clip, 1.0);
+  std::string quoted = y.str();
+  const size_t at = quoted.find("batch_size: 2\n");
+  ASSERT_NE(at, std::string::npos);
+  quoted.replace(at, 14, "batch_size: \"2\"\n");
+  std::ofstream(dir + "/quoted.yml") << quoted;
+  expect_error([&] { load_train_config(dir + "/quoted.yml"); }, {"quoted.yml", "'batch_size' must be an integer"});
+  std::ofstream(dir + "/broken.yaml") << "model: [1, 2\nlr: {";
+  expect_error([&] { load_train_config(dir + "/broken.yaml"); }, {"broken.yaml", "not valid YAML"});
 }
 
 TEST(TrainConfig, ValidationErrorsNameTheKey) {
