@@ -3,7 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -31,8 +37,28 @@ int64_t now_micros() {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, bool pin) {
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+#if defined(__linux__)
+  if (pin && !workers_.empty()) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+      std::vector<int> cpus;
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+      pinned_ = !cpus.empty();
+      for (size_t i = 0; i < workers_.size() && pinned_; ++i) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[(i + 1) % cpus.size()], &one);  // worker i+1 → CPU i+1; the caller keeps CPU 0's share
+        pinned_ = pthread_setaffinity_np(workers_[i].native_handle(), sizeof(one), &one) == 0;
+      }
+    }
+  }
+#else
+  (void)pin;
+#endif
 }
 
 ThreadPool::~ThreadPool() {
@@ -122,7 +148,8 @@ ThreadPool& ThreadPool::global() {
     int n = g_requested_threads;
     if (const char* env = std::getenv("DSV3_THREADS")) n = std::atoi(env);
     if (n <= 0) n = int(std::thread::hardware_concurrency());
-    return std::make_unique<ThreadPool>(std::max(1, n));
+    const char* pin = std::getenv("DSV3_PIN");
+    return std::make_unique<ThreadPool>(std::max(1, n), pin && std::strcmp(pin, "1") == 0);
   }();
   return *pool;
 }

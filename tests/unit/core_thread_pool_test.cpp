@@ -2,6 +2,7 @@
 // parts aligned to the grain, exceptions rethrown to the caller (pool still usable),
 // nested calls run inline, and many back-to-back jobs (lost wake-ups would hang).
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <mutex>
@@ -59,6 +60,34 @@ TEST(ThreadPool, UsesSeveralThreads) {
   EXPECT_NE(ids[0], ids[1]);
   EXPECT_NE(ids[1], ids[2]);
   EXPECT_NE(ids[0], ids[2]);
+}
+
+// Pinned workers run on exactly one CPU each (when the process may use several); results are
+// unchanged and the calling thread keeps its own mask.
+TEST(ThreadPool, PinnedWorkersRunOnOneCpu) {
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+  if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "one CPU allowed";
+  ThreadPool pool(2, true);
+  EXPECT_TRUE(pool.pinned());
+  std::atomic<int> worker_cpus{-1};
+  std::atomic<int64_t> sum{0};
+  pool.parallel_for(2, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) sum += i + 1;
+    if (b == 1) {  // the worker's part
+      cpu_set_t mine;
+      CPU_ZERO(&mine);
+      if (sched_getaffinity(0, sizeof(mine), &mine) == 0) worker_cpus = CPU_COUNT(&mine);
+    }
+  });
+  EXPECT_EQ(sum.load(), 3);
+  EXPECT_EQ(worker_cpus.load(), 1);
+  cpu_set_t after;
+  CPU_ZERO(&after);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(after), &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  EXPECT_FALSE(ThreadPool(2).pinned());
 }
 
 TEST(ThreadPool, RethrowsAndStaysUsable) {
