@@ -50,6 +50,12 @@ loaded=0
 for attempt in $(seq 1 20); do
   "$DSV3" train --config killed.json >>killed.log 2>&1 &
   pid=$!
+  # Until a first checkpoint exists, let the run reach it (on a loaded machine startup alone can
+  # outlast every random delay, and nothing would ever be resumed); then kill at random moments.
+  for _ in $(seq 1 1200); do
+    [ -L killed/latest ] || ! kill -0 "$pid" 2>/dev/null && break
+    sleep 0.05
+  done
   sleep "0.$(( (RANDOM % 40) + 5 ))"
   if kill -9 "$pid" 2>/dev/null; then
     kills=$((kills + 1))
