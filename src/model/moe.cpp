@@ -75,44 +75,29 @@ Routing moe_forward(const MoeWeights& w, const ModelConfig& c, const float* x, i
     for (int64_t k = 0; k < r.K; ++k)
       by_expert[size_t(r.expert[size_t(t * r.K + k)])].push_back({t, r.weight[size_t(t * r.K + k)]});
 
-  if (n_tiled < 0) {
-    // Automatic path choice per product (tests, tools): one expert at a time.
-    if (w.has_shared) mlp_forward(w.shared, x, T, out, n_tiled);
-    else std::fill(out, out + T * D, 0.0f);
-    std::vector<float> xin, y;
-    for (int64_t e = 0; e < E; ++e) {
-      const auto& toks = by_expert[size_t(e)];
-      if (toks.empty()) continue;
-      const int64_t n = int64_t(toks.size());
-      xin.resize(size_t(n * D));
-      y.resize(size_t(n * D));
-      for (int64_t i = 0; i < n; ++i) std::memcpy(&xin[size_t(i * D)], x + toks[size_t(i)].first * D, sizeof(float) * D);
-      mlp_forward(w.experts[size_t(e)], xin.data(), n, y.data(), -1);
-      for (int64_t i = 0; i < n; ++i) axpy_f32(toks[size_t(i)].second, &y[size_t(i * D)], out + toks[size_t(i)].first * D, D);
-    }
-    return r;
-  }
-
-  // Prefill rows: the shared expert, then one expert at a time on the tiled path, each added
-  // to its tokens' rows at once (small per-expert buffers stay in cache). Tokens are in row
-  // order, so an expert's prefill tokens (< n_tiled) come first in its list.
-  if (w.has_shared) mlp_tiled(w.shared, x, n_tiled, out);
-  else std::fill(out, out + n_tiled * D, 0.0f);
+  // One expert at a time: every row when n_tiled < 0 (matmul picks each product's path; tests,
+  // tools), else the prefill rows on the tiled path. The shared expert first, then each routed
+  // expert added to its tokens' rows at once (small per-expert buffers stay in cache). Tokens
+  // are in row order, so an expert's rows below n_one come first in its list.
+  const int64_t n_one = n_tiled < 0 ? T : n_tiled;
+  auto path = [n_tiled](int64_t n) { return n_tiled < 0 ? int64_t(-1) : n; };
+  if (w.has_shared && n_one > 0) mlp_forward(w.shared, x, n_one, out, path(n_one));
+  else if (!w.has_shared) std::fill(out, out + n_one * D, 0.0f);
   std::vector<int64_t> tiled(static_cast<size_t>(E), 0);
   std::vector<float> xin, y;
   for (int64_t e = 0; e < E; ++e) {
     const auto& toks = by_expert[size_t(e)];
     int64_t n = 0;
-    while (n < int64_t(toks.size()) && toks[size_t(n)].first < n_tiled) ++n;
+    while (n < int64_t(toks.size()) && toks[size_t(n)].first < n_one) ++n;
     tiled[size_t(e)] = n;
     if (n == 0) continue;
     xin.resize(size_t(n * D));
     y.resize(size_t(n * D));
     for (int64_t i = 0; i < n; ++i) std::memcpy(&xin[size_t(i * D)], x + toks[size_t(i)].first * D, sizeof(float) * D);
-    mlp_tiled(w.experts[size_t(e)], xin.data(), n, y.data());
+    mlp_forward(w.experts[size_t(e)], xin.data(), n, y.data(), path(n));
     for (int64_t i = 0; i < n; ++i) axpy_f32(toks[size_t(i)].second, &y[size_t(i * D)], out + toks[size_t(i)].first * D, D);
   }
-  const int64_t nd = T - n_tiled;
+  const int64_t nd = T - n_one;
   if (nd <= 0) return r;
 
   // Decode rows of the shared expert and of every routed expert in one grouped pass: every
