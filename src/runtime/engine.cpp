@@ -187,7 +187,7 @@ void Engine::retire(Sequence& s, const std::string& reason) {
 }
 
 void Engine::finish(Sequence& s, const std::string& reason, const std::string& error) {
-  release_blocks(s);  // before the event: a client that sees it finds the blocks free
+  retire(s, reason);  // before the event: a client that sees it finds the blocks free
   TokenEvent ev;
   ev.finished = true;
   ev.finish_reason = reason;
@@ -195,7 +195,6 @@ void Engine::finish(Sequence& s, const std::string& reason, const std::string& e
   ev.prompt_tokens = s.prompt_len;
   ev.cached_tokens = s.cached_tokens;
   if (s.cb) s.cb(ev);
-  retire(s, reason);
 }
 
 void Engine::fail_all(const std::string& error) {
@@ -450,9 +449,9 @@ bool Engine::step() {
       else stats_.time_per_output_token.observe(dt);
     }
     s.last_token = now;
+    if (!reason.empty()) retire(s, reason);  // as finish(): before the event that carries it
     const bool keep = s.cb ? s.cb(ev) : true;
-    if (!reason.empty()) {  // the token event above already carried the finish
-      retire(s, reason);
+    if (!reason.empty()) {
       done.push_back(&s);
     } else if (!keep) {
       done.push_back(&s);
