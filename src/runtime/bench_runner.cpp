@@ -155,8 +155,7 @@ ModelSize model_size(const Model& m) {
   for (const std::string& name : ckpt.names()) {
     const TensorView& t = ckpt.get(name);
     s.bytes += int64_t(t.nbytes);
-    const std::string scale = "weight_scale_inv";
-    const bool is_scale = name.size() >= scale.size() && name.compare(name.size() - scale.size(), scale.size(), scale) == 0;
+    const bool is_scale = name.ends_with("weight_scale_inv");
     // int4 weights are stored as U8 [N, ceil(K/2)] beside their scales: two weights a byte.
     const bool int4 = t.dtype == DType::U8 && ckpt.find(name + "_scale_inv") != nullptr;
     if (!is_scale) s.params += int4 ? 2 * t.numel() : t.numel();

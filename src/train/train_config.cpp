@@ -148,10 +148,6 @@ TrainConfig parse_train_config(const std::string& json_text, const std::string& 
 
 namespace {
 
-bool has_suffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A YAML scalar typed as YAML 1.2's core schema (null, bool, int, float, else string);
 // quoted scalars (tag "!") stay strings, so `batch_size: "8"` is still rejected as a string.
 nlohmann::json yaml_scalar(const YAML::Node& n) {
@@ -195,7 +191,7 @@ TrainConfig load_train_config(const std::string& path) {
   DSV3_CHECK(f.good(), "cannot read training config ", path);
   std::ostringstream os;
   os << f.rdbuf();
-  if (!has_suffix(path, ".yaml") && !has_suffix(path, ".yml")) return parse_train_config(os.str(), path);
+  if (!path.ends_with(".yaml") && !path.ends_with(".yml")) return parse_train_config(os.str(), path);
   // YAML: the same keys; converted to JSON so both formats share validation and config hash.
   nlohmann::json j;
   try {
