@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace dsv3::cli {
 
@@ -66,6 +67,12 @@ std::string default_model_dir() {
 
 std::string model_dir_or_default(const std::string& explicit_dir) {
   return explicit_dir.empty() ? default_model_dir() : explicit_dir;
+}
+
+void use_threads(int threads) {
+  if (threads <= 0) return;
+  ::setenv("DSV3_THREADS", std::to_string(threads).c_str(), 1);
+  ThreadPool::set_global_threads(threads);
 }
 
 void add_sampling_options(CLI::App* cmd, SamplingOverrides& s) {

@@ -25,6 +25,11 @@ std::string default_model_dir();
 // `explicit_dir` when given, else default_model_dir().
 std::string model_dir_or_default(const std::string& explicit_dir);
 
+// A --threads / -t value: > 0 sizes the global pool (and DSV3_THREADS, which the pool reads when
+// it is first created, so the flag wins over the variable); 0 keeps the default. Call it
+// before anything uses the pool.
+void use_threads(int threads);
+
 // --temperature, --top-k, --top-p, --min-p, --seed (unset ones come from generation_config.json).
 void add_sampling_options(CLI::App* cmd, SamplingOverrides& s);
 

@@ -56,12 +56,7 @@ std::string model_label(const Model& m) {
 void run(const BenchArgs& a) {
   DSV3_CHECK(a.threads >= 0, "-t must be >= 1 (0: the default), got ", a.threads);
   DSV3_CHECK(a.repetitions >= 1, "-r must be >= 1, got ", a.repetitions);
-  // -t wins over DSV3_THREADS: the pool reads the variable when it is first created, which is
-  // after this point, so set both the variable and the requested size.
-  if (a.threads > 0) {
-    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
-    ThreadPool::set_global_threads(a.threads);
-  }
+  use_threads(a.threads);
   auto model = Model::load(a.model);
   const int threads = ThreadPool::global().size();
   BenchOptions opt;

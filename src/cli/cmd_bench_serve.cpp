@@ -36,10 +36,7 @@ std::string ms(double s) {
 void run(const Args& a) {
   DSV3_CHECK(a.threads >= 0, "-t must be >= 1 (0: the default), got ", a.threads);
   DSV3_CHECK(a.cache_mb > 0, "--cache-mb must be positive");
-  if (a.threads > 0) {
-    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
-    ThreadPool::set_global_threads(a.threads);
-  }
+  use_threads(a.threads);
   find_serve_scenario(a.scenario);  // fail before loading the model
   auto model = Model::load(a.model);
   nlohmann::json out = nlohmann::json::array();

@@ -55,10 +55,7 @@ void serve(const ServeArgs& a) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a vanished client is an error return, not a process kill
 
-  if (a.threads > 0) {
-    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
-    ThreadPool::set_global_threads(a.threads);
-  }
+  use_threads(a.threads);
   auto model = Model::load(a.model);
   const Tokenizer tok = Tokenizer::load(a.model);
   std::unique_ptr<ChatTemplate> tmpl;

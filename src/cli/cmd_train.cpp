@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -29,11 +30,7 @@ struct TrainArgs {
 
 void run(const TrainArgs& a) {
   DSV3_CHECK(a.threads >= 0, "--threads must be >= 1 (0: the default), got ", a.threads);
-  // The pool reads DSV3_THREADS when it is first created (after this point): set both.
-  if (a.threads > 0) {
-    ::setenv("DSV3_THREADS", std::to_string(a.threads).c_str(), 1);
-    ThreadPool::set_global_threads(a.threads);
-  }
+  use_threads(a.threads);
   const TrainConfig cfg = load_train_config(a.config);
   TrainerOptions opt;
   opt.require_resume = a.resume;
