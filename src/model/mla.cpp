@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/latent_attention.h"
 #include "kernels/matmul.h"
 #include "kernels/vec_ops.h"
 #include "model/ops.h"
@@ -67,51 +68,56 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   });
 }
 
-// A query row of the absorbed path: the cache it attends to (f32 rows: the cache itself or
-// its decoded copy) and how many rows of it.
+// A query row of the absorbed path: the f32 cache rows it attends to (one pointer per row;
+// rows of one sequence share the table) and how many of them.
 struct QueryRow {
-  const LatentRows* cache;
+  const float* const* rows;
   int64_t n;
 };
 
 // Absorbed path: fold W_UK into the query and W_UV into the output, attend in latent space.
-// All rows share one pass over each head's slice of kv_b; each row attends to its own cache.
+// A thread takes a range of heads; all rows share one pass over each head's slice of kv_b.
+// MLA is multi-query in latent space (every head attends to the same rows [c_kv ; k_pe]), so
+// all of a thread's heads and all rows of one sequence (a speculative step's verification
+// rows) are query rows of one pass over that sequence's cache, as FlashMLA batches heads.
 void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q,
                      const std::vector<QueryRow>& rows, float* o) {
   const int64_t T = int64_t(rows.size()), KV = d.Dn + d.Dv;
   int64_t S = 0;
   for (const QueryRow& r : rows) S = std::max(S, r.n);
   ThreadPool::global().parallel_for(d.H, [&](int64_t b, int64_t e) {
-    std::vector<float> wrow(size_t(d.Rkv)), q_lat(size_t(T * d.Rkv)), o_lat(size_t(T * d.Rkv)), scores(static_cast<size_t>(S));
+    // Query row (t, h) is row t·Hl + (h − b) of q_cat: [W_UK,hᵀ q_nope ; q_pe], one W-long dot
+    // with each cache row. Rows of one sequence are then contiguous.
+    const int64_t Hl = e - b, Q = T * Hl;
+    std::vector<float> wrow(size_t(d.Rkv)), q_cat(size_t(Q * d.W), 0.0f), o_lat(size_t(Q * d.Rkv)),
+        scores(size_t(Q * S));
+    std::vector<int64_t> n(static_cast<size_t>(Q));
     for (int64_t h = b; h < e; ++h) {
-      // q_lat[t] = W_UK,hᵀ q_nope[t]: one pass over the head's Dn rows of kv_b.
-      std::fill(q_lat.begin(), q_lat.end(), 0.0f);
-      for (int64_t i = 0; i < d.Dn; ++i) {
+      for (int64_t i = 0; i < d.Dn; ++i) {  // one pass over the head's Dn rows of kv_b
         dequantize_row(w.kv_b, h * KV + i, wrow.data());
         for (int64_t t = 0; t < T; ++t)
-          axpy_f32(q[(t * d.H + h) * d.Dq + i], wrow.data(), &q_lat[size_t(t * d.Rkv)], d.Rkv);
+          axpy_f32(q[(t * d.H + h) * d.Dq + i], wrow.data(), &q_cat[size_t((t * Hl + h - b) * d.W)], d.Rkv);
       }
       for (int64_t t = 0; t < T; ++t) {
-        const LatentRows& cache = *rows[size_t(t)].cache;
-        const int64_t n = rows[size_t(t)].n;
-        const float* ql = &q_lat[size_t(t * d.Rkv)];
-        const float* qpe = q + (t * d.H + h) * d.Dq + d.Dn;
-        for (int64_t s = 0; s < n; ++s) {
-          const float* r = cache.row(s);
-          scores[size_t(s)] = (dot_f32(ql, r, d.Rkv) + dot_f32(qpe, r + d.Rkv, d.Dr)) * scale;
-        }
-        softmax_inplace(scores.data(), n);
-        float* ol = &o_lat[size_t(t * d.Rkv)];
-        std::fill(ol, ol + d.Rkv, 0.0f);
-        for (int64_t s = 0; s < n; ++s) axpy_f32(scores[size_t(s)], cache.row(s), ol, d.Rkv);
-      }
-      // o[t] = W_UV,h o_lat[t]: one pass over the head's Dv rows of kv_b.
-      for (int64_t i = 0; i < d.Dv; ++i) {
-        dequantize_row(w.kv_b, h * KV + d.Dn + i, wrow.data());
-        for (int64_t t = 0; t < T; ++t)
-          o[(t * d.H + h) * d.Dv + i] = dot_f32(wrow.data(), &o_lat[size_t(t * d.Rkv)], d.Rkv);
+        std::memcpy(&q_cat[size_t((t * Hl + h - b) * d.W + d.Rkv)], q + (t * d.H + h) * d.Dq + d.Dn,
+                    sizeof(float) * d.Dr);
+        n[size_t(t * Hl + h - b)] = rows[size_t(t)].n;
       }
     }
+    for (int64_t t0 = 0, t1; t0 < T; t0 = t1) {  // rows t0..t1 attend to one cache
+      for (t1 = t0 + 1; t1 < T && rows[size_t(t1)].rows == rows[size_t(t0)].rows;) ++t1;
+      const float* const* table = rows[size_t(t0)].rows;
+      const int64_t r0 = t0 * Hl, nr = (t1 - t0) * Hl;
+      latent_scores(&q_cat[size_t(r0 * d.W)], nr, &n[size_t(r0)], table, d.W, scale, &scores[size_t(r0 * S)], S);
+      for (int64_t r = r0; r < r0 + nr; ++r) softmax_inplace(&scores[size_t(r * S)], n[size_t(r)]);
+      latent_weighted_sum(&scores[size_t(r0 * S)], S, nr, &n[size_t(r0)], table, d.Rkv, &o_lat[size_t(r0 * d.Rkv)]);
+    }
+    for (int64_t h = b; h < e; ++h)
+      for (int64_t i = 0; i < d.Dv; ++i) {  // o[t] = W_UV,h o_lat[t]: one pass over its Dv rows
+        dequantize_row(w.kv_b, h * KV + d.Dn + i, wrow.data());
+        for (int64_t t = 0; t < T; ++t)
+          o[(t * d.H + h) * d.Dv + i] = dot_f32(wrow.data(), &o_lat[size_t((t * Hl + h - b) * d.Rkv)], d.Rkv);
+      }
   });
 }
 
@@ -167,14 +173,18 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
   // decoded once per slice here, not once per head in attend_absorbed.
   decode_rows.resize(size_t(T - n_prefill), QueryRow{nullptr, 0});
   std::vector<DecodedLatents> decoded(slices.size());  // sized once: views point into it
+  std::vector<std::vector<const float*>> tables(slices.size());
   for (size_t k = 0; k < slices.size(); ++k) {
     const MlaSlice& sl = slices[k];
     if (sl.row0 < n_prefill) continue;
-    decode_latent_rows(sl.cache, sl.pos0 + sl.len, decoded[k]);
+    const int64_t n = sl.pos0 + sl.len;
+    decode_latent_rows(sl.cache, n, decoded[k]);
+    tables[k].resize(size_t(n));
+    for (int64_t s = 0; s < n; ++s) tables[k][size_t(s)] = decoded[k].view.row(s);
     for (int64_t i = 0; i < sl.len; ++i)
-      decode_rows[size_t(sl.row0 + i - n_prefill)] = {&decoded[k].view, sl.pos0 + i + 1};
+      decode_rows[size_t(sl.row0 + i - n_prefill)] = {tables[k].data(), sl.pos0 + i + 1};
   }
-  for (const QueryRow& r : decode_rows) DSV3_CHECK(r.cache, "mla: decode row without a slice");
+  for (const QueryRow& r : decode_rows) DSV3_CHECK(r.rows, "mla: decode row without a slice");
   if (!decode_rows.empty())
     attend_absorbed(w, d, scale, &q[size_t(n_prefill * d.H * d.Dq)], decode_rows, &o[size_t(n_prefill * d.H * d.Dv)]);
   matmul_split(o.data(), T, n_prefill, w.o, out);
