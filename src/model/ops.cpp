@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/softmax.h"
+
 namespace dsv3 {
 
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y) {
@@ -18,16 +20,6 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
-void softmax_inplace(float* x, int64_t n) {
-  float m = x[0];
-  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - m);
-    sum += x[i];
-  }
-  const float inv = float(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
+void softmax_inplace(float* x, int64_t n) { softmax_f32(x, n); }
 
 }  // namespace dsv3

@@ -9,7 +9,7 @@ namespace dsv3 {
 void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
 // gate[i] = silu(gate[i]) · up[i]  (SwiGLU, in place in gate)
 void silu_mul(float* gate, const float* up, int64_t n);
-// In-place numerically stable softmax over n values.
+// In-place numerically stable softmax over n values (kernels/softmax.h: SIMD exp).
 void softmax_inplace(float* x, int64_t n);
 
 }  // namespace dsv3
