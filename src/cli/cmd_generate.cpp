@@ -1,5 +1,6 @@
 // dsv3 generate --model DIR (--prompt TEXT | --ids LIST) [-n N] [--temperature T] [--top-k K]
 //               [--top-p P] [--min-p P] [--seed S] [--print-ids] [--ignore-eos] [--kv-cache f32|fp8]
+//               [--speculative mtp [--draft N] [--relaxed-topk N --relaxed-delta D]]
 // Incremental decoding through the latent cache. Text streams to stdout as it is decoded
 // (never a broken UTF-8 sequence); --print-ids ends the output with the JSON list of ids.
 #include <filesystem>
@@ -23,6 +24,8 @@ struct GenerateArgs {
   bool print_ids = false, ignore_eos = false, stats = false;
   std::string speculative;
   int64_t draft = 2;
+  int64_t relaxed_topk = 1;
+  float relaxed_delta = 0.0f;
   LatentFormat kv_cache = LatentFormat::kF32;
 };
 
@@ -47,6 +50,17 @@ void run(const GenerateArgs& a) {
     DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
     req.speculative_draft = a.draft;
   }
+  if (a.relaxed_topk > 1) {
+    DSV3_CHECK(req.speculative_draft > 0, "--relaxed-topk needs --speculative mtp");
+    DSV3_CHECK(tok, "--relaxed-topk needs the tokenizer's <think> and </think> tokens, but ", dir,
+               "/tokenizer.json does not exist");
+    const auto begin = tok->token_to_id("<think>"), end = tok->token_to_id("</think>");
+    DSV3_CHECK(begin && end, "--relaxed-topk: the tokenizer has no <think> / </think> tokens (a reasoning model's)");
+    req.relaxed_topk = a.relaxed_topk;
+    req.relaxed_delta = a.relaxed_delta;
+    req.think_begin = *begin;
+    req.think_end = *end;
+  }
   req.sampling = resolve_sampling(dir, a.sampling);
   if (!a.ignore_eos) {
     if (model->config().eos_token_id) req.stop_ids.push_back(int32_t(*model->config().eos_token_id));
@@ -68,10 +82,13 @@ void run(const GenerateArgs& a) {
     const double tg = res.decode_seconds > 0 && res.tokens.size() > 1 ? double(res.tokens.size() - 1) / res.decode_seconds : 0;
     std::cerr << "prompt " << req.prompt.size() << " tokens, " << pp << " tok/s; generated " << res.tokens.size()
               << " tokens, " << tg << " tok/s; finish " << res.finish_reason << "\n";
-    if (res.verify_steps > 0)
+    if (res.verify_steps > 0) {
       std::cerr << "speculative: drafted " << res.drafted << ", accepted " << res.accepted << " ("
                 << (res.drafted ? 100.0 * double(res.accepted) / double(res.drafted) : 0.0) << "%), "
-                << double(res.tokens.size()) / double(res.verify_steps) << " tokens per verification\n";
+                << double(res.tokens.size()) / double(res.verify_steps) << " tokens per verification";
+      if (req.relaxed_topk > 1) std::cerr << "; " << res.accepted_relaxed << " of them by the relaxed rule";
+      std::cerr << "\n";
+    }
   }
 }
 
@@ -90,6 +107,10 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
   cmd->add_option("--speculative", a->speculative, "Speculative decoding method: mtp (the model's MTP module drafts)");
   cmd->add_option("--draft", a->draft, "Tokens drafted per step with --speculative (default 2)");
+  cmd->add_option("--relaxed-topk", a->relaxed_topk,
+                  "Greedy speculation inside <think>: also accept a draft among the target's top N (default 1: exact)");
+  cmd->add_option("--relaxed-delta", a->relaxed_delta,
+                  "With --relaxed-topk: the draft's probability must be >= p(top-1) - delta (default 0)");
   add_kv_cache_option(cmd, a->kv_cache);
   cmd->callback([a] { run(*a); });
 }

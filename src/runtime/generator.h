@@ -19,6 +19,15 @@ struct GenerateRequest {
   // MTP speculative decoding (speculative.h): draft this many tokens per step with the MTP
   // module(s) and verify them in one forward. 0: plain decoding.
   int64_t speculative_draft = 0;
+  // Relaxed acceptance in reasoning (greedy speculative decoding only; TensorRT-LLM's
+  // use_relaxed_acceptance_for_thinking with relaxed_topk / relaxed_delta): while inside a
+  // think_begin .. think_end block, a draft that is not the argmax is still accepted when it
+  // ranks among the relaxed_topk most probable tokens of its verification row and its
+  // probability is at least p(top-1) − relaxed_delta. The think tokens themselves are only
+  // ever accepted exactly. relaxed_topk <= 1: exact matching everywhere (output = plain greedy).
+  int64_t relaxed_topk = 1;
+  float relaxed_delta = 0.0f;
+  int32_t think_begin = -1, think_end = -1;
   LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
 };
 
@@ -28,6 +37,7 @@ struct GenerateResult {
   double prefill_seconds = 0, decode_seconds = 0;
   // Speculative decoding only: drafted tokens, accepted drafts, verification forwards.
   int64_t drafted = 0, accepted = 0, verify_steps = 0;
+  int64_t accepted_relaxed = 0;  // of `accepted`, drafts taken by the relaxed rule
 };
 
 // Context length of a model: max_position_embeddings.

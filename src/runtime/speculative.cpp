@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -37,7 +38,30 @@ Dist residual(const Dist& p, const Dist& q) {
   return r;
 }
 
+// Inside reasoning after `id` when we were `inside` before it.
+bool thinking_after(bool inside, int32_t id, const GenerateRequest& req) {
+  if (id == req.think_begin) return true;
+  if (id == req.think_end) return false;
+  return inside;
+}
+
 }  // namespace
+
+bool relaxed_accepts(const float* logits, int64_t V, int32_t draft, int64_t topk, float delta) {
+  if (draft < 0 || draft >= V || topk < 1) return false;
+  const float ld = logits[draft];
+  float m = ld;
+  int64_t above = 0;  // tokens ranked strictly before the draft
+  for (int64_t i = 0; i < V; ++i) {
+    m = std::max(m, logits[i]);
+    above += logits[i] > ld;
+  }
+  if (above >= topk) return false;
+  double z = 0;
+  for (int64_t i = 0; i < V; ++i) z += std::exp(double(logits[i]) - m);
+  const double p_top = 1.0 / z, p_draft = std::exp(double(ld) - m) / z;
+  return p_draft >= p_top - double(delta);
+}
 
 GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
                                     const std::function<bool(int32_t)>& on_token) {
@@ -52,6 +76,16 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
   ContiguousLatentCache cache(m.cache_layers(), m.cache_layout(req.kv_cache), capacity);
   const std::vector<LatentRows> rows = cache.layers();
   Sampler sampler(req.sampling);
+  const bool relaxed = req.relaxed_topk > 1;
+  if (relaxed) {
+    DSV3_CHECK(sampler.greedy(), "relaxed acceptance applies to greedy decoding (temperature 0); ",
+               "sampling keeps its distribution with the rejection rule");
+    DSV3_CHECK(req.think_begin >= 0 && req.think_begin < m.vocab_size() && req.think_end >= 0 &&
+                   req.think_end < m.vocab_size(),
+               "relaxed acceptance needs the <think> and </think> token ids inside the vocabulary");
+    DSV3_CHECK(req.relaxed_delta >= 0 && req.relaxed_delta <= 1, "--relaxed-delta must be in [0, 1], got ",
+               req.relaxed_delta);
+  }
   GenerateResult res;
   res.finish_reason = "length";
   using Clock = std::chrono::steady_clock;
@@ -65,9 +99,12 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
   auto t1 = Clock::now();
 
   bool done = false;
+  bool thinking = false;  // inside a reasoning block after the tokens so far
+  for (int32_t id : req.prompt) thinking = thinking_after(thinking, id, req);
   // Emits one token; returns false when generation ends with it.
   auto emit = [&](int32_t id) {
     res.tokens.push_back(id);
+    thinking = thinking_after(thinking, id, req);
     const bool keep = on_token ? on_token(id) : true;
     if (std::find(req.stop_ids.begin(), req.stop_ids.end(), id) != req.stop_ids.end() || !keep) {
       res.finish_reason = "stop";
@@ -123,6 +160,7 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
     res.drafted += n;
     int64_t accepted = 0;
     int32_t next = -1;
+    bool inside = thinking;  // after verify[0..i]: `last` is already emitted
     for (int64_t i = 0; i <= n; ++i) {
       const float* lg = &logits[size_t(i * V)];
       if (i == n) {  // every draft accepted: the bonus token from the last row
@@ -133,9 +171,15 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
       if (sampler.greedy()) {
         const int32_t target = argmax(lg, V);
         if (target != d) {
-          next = target;
-          break;
+          const bool relax = relaxed && inside && d != req.think_begin && d != req.think_end &&
+                             relaxed_accepts(lg, V, d, req.relaxed_topk, req.relaxed_delta);
+          if (!relax) {
+            next = target;
+            break;
+          }
+          ++res.accepted_relaxed;
         }
+        inside = thinking_after(inside, d, req);
       } else {
         const Dist p = sampler.distribution(lg, V);
         const float pd = prob_of(p, d), qd = prob_of(q_dists[size_t(i)], d);

@@ -19,6 +19,10 @@
 
 namespace dsv3 {
 
+// The relaxed rule for one verification row: `draft` ranks among the `topk` largest logits
+// (ties in its favour) and softmax(logits)[draft] >= softmax(logits)[top-1] − delta.
+bool relaxed_accepts(const float* logits, int64_t V, int32_t draft, int64_t topk, float delta);
+
 // generate() with req.speculative_draft > 0. Throws Error when the model has no MTP module.
 GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
                                     const std::function<bool(int32_t)>& on_token);

@@ -3,11 +3,15 @@
 // tiny vocabulary), and errors for models without MTP.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
+#include <tuple>
 
 #include "model/presets.h"
 #include "model/random_checkpoint.h"
 #include "runtime/generator.h"
+#include "runtime/speculative.h"
 #include "test_util.h"
 
 namespace dsv3 {
@@ -83,6 +87,85 @@ TEST(Speculative, SamplingKeepsTheDistribution) {
   EXPECT_LT(tv / 2, 0.12) << "speculative sampling changed the output distribution";
   EXPECT_GT(drafted, 0);
   EXPECT_GT(accepted, 0) << "no draft was ever accepted: the acceptance branch is untested";
+}
+
+// The relaxed rule on hand-made logits: rank among the top k (ties in the draft's favour) and
+// probability within delta of the top-1's.
+TEST(Speculative, RelaxedRuleOnOneRow) {
+  const std::vector<float> lg = {2.0f, 1.9f, 0.5f, 1.9f, -1.0f};
+  double z = 0;
+  for (float v : lg) z += std::exp(double(v));
+  const double p0 = std::exp(2.0) / z, p1 = std::exp(1.9) / z, p2 = std::exp(0.5) / z;
+  const float gap1 = float(p0 - p1), gap2 = float(p0 - p2);
+  EXPECT_TRUE(relaxed_accepts(lg.data(), 5, 0, 1, 0.0f));  // the argmax always passes
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, 1, 1, 1.0f));  // one token ranks above it
+  EXPECT_TRUE(relaxed_accepts(lg.data(), 5, 1, 2, gap1 * 1.01f));
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, 1, 2, gap1 * 0.99f));
+  EXPECT_TRUE(relaxed_accepts(lg.data(), 5, 3, 2, gap1 * 1.01f));  // tied with token 1: same rank
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, 2, 3, 1.0f));         // three tokens rank above it
+  EXPECT_TRUE(relaxed_accepts(lg.data(), 5, 2, 4, gap2 * 1.01f));
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, 2, 4, gap2 * 0.99f));
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, 7, 5, 1.0f));  // not a token
+  EXPECT_FALSE(relaxed_accepts(lg.data(), 5, -1, 5, 1.0f));
+}
+
+// Ids that neither the prompt nor the plain greedy output contains, to act as <think> / </think>.
+std::pair<int32_t, int32_t> unused_ids(const GenerateRequest& r, const GenerateResult& plain) {
+  std::vector<int32_t> ids;
+  for (int32_t id = int32_t(tiny_mtp().vocab_size()) - 1; ids.size() < 2; --id)
+    if (std::count(r.prompt.begin(), r.prompt.end(), id) == 0 && std::count(plain.tokens.begin(), plain.tokens.end(), id) == 0)
+      ids.push_back(id);
+  return {ids[0], ids[1]};
+}
+
+TEST(Speculative, RelaxedOutsideReasoningIsExactGreedy) {
+  GenerateRequest r = request(40, 2);
+  const GenerateResult plain = generate(tiny_mtp(), request(40, 0));
+  std::tie(r.think_begin, r.think_end) = unused_ids(r, plain);
+  r.relaxed_topk = 8;
+  r.relaxed_delta = 1.0f;
+  const GenerateResult spec = generate(tiny_mtp(), r);
+  EXPECT_EQ(spec.tokens, plain.tokens);
+  EXPECT_EQ(spec.accepted_relaxed, 0);
+}
+
+TEST(Speculative, RelaxedInsideReasoningAcceptsMore) {
+  const GenerateResult plain = generate(tiny_mtp(), request(40, 0));
+  GenerateRequest strict = request(40, 3);
+  const auto [begin, end] = unused_ids(strict, plain);
+  strict.prompt.push_back(begin);  // the prompt opens a reasoning block, as R1's template does
+  strict.think_begin = begin;
+  strict.think_end = end;
+  const GenerateResult exact = generate(tiny_mtp(), strict);
+  GenerateRequest loose = strict;
+  loose.relaxed_topk = tiny_mtp().vocab_size();
+  loose.relaxed_delta = 1.0f;  // every draft qualifies
+  const GenerateResult relaxed = generate(tiny_mtp(), loose);
+  ASSERT_GT(relaxed.drafted, 0);
+  EXPECT_EQ(relaxed.accepted, relaxed.drafted) << "with top-V and delta 1 every draft passes";
+  EXPECT_GT(relaxed.accepted_relaxed, 0);
+  EXPECT_LT(relaxed.verify_steps, exact.verify_steps);
+  EXPECT_EQ(relaxed.tokens.size(), 40u);
+  // top-k 1 is the exact rule, even inside reasoning.
+  loose.relaxed_topk = 1;
+  EXPECT_EQ(generate(tiny_mtp(), loose).tokens, exact.tokens);
+}
+
+TEST(Speculative, RelaxedNeedsGreedyAndThinkTokens) {
+  GenerateRequest r = request(4, 2, 1.0f, 1);
+  r.relaxed_topk = 3;
+  r.think_begin = 1;
+  r.think_end = 2;
+  test::expect_error([&] { generate(tiny_mtp(), r); }, {"greedy"});
+  r = request(4, 2);
+  r.relaxed_topk = 3;
+  test::expect_error([&] { generate(tiny_mtp(), r); }, {"<think>"});
+  r.think_begin = 1;
+  r.think_end = int32_t(tiny_mtp().vocab_size());
+  test::expect_error([&] { generate(tiny_mtp(), r); }, {"<think>"});
+  r.think_end = 2;
+  r.relaxed_delta = 1.5f;
+  test::expect_error([&] { generate(tiny_mtp(), r); }, {"relaxed-delta"});
 }
 
 TEST(Speculative, NeedsAnMtpModule) {
