@@ -62,7 +62,7 @@ QuantWeights& weights(DType dt, int64_t N, int64_t K, int copies) {
 
 const char* short_name(DType dt) { return dt == DType::BF16 ? "bf16" : dt == DType::I8 ? "int8" : "int4"; }
 
-void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T) {
+void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, MatmulPath path) {
   const int64_t one = dt == DType::BF16 ? N * K * 2 : dt == DType::I8 ? N * K : N * K / 2;
   const int copies = T <= 4 ? int(std::clamp<int64_t>(kColdBytes / one, 1, 64)) : 1;
   QuantWeights& qw = weights(dt, N, K, copies);
@@ -74,7 +74,7 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T) 
     const QuantizedMatrix& q = qw.copies[i++ % qw.copies.size()];
     WeightMatrix w = q.view("bench");
     if (dt == DType::BF16) w.scale_inv = nullptr;
-    matmul(x.data(), T, w, y.data());
+    matmul_with(active_isa(), path, x.data(), T, w, y.data(), ThreadPool::global());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -109,10 +109,16 @@ int register_all() {
       for (int64_t T : {int64_t(1), int64_t(128)}) {
         const std::string name = std::string(T == 1 ? "quant_matvec/" : "quant_prefill/") + short_name(dt) + "/" +
                                  s.name + "/T" + std::to_string(T);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T)
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }
+  // Prefill on the rows path: with int8 activations (VNNI, I4 by default) it is an integer GEMM.
+  for (DType dt : {DType::I8, DType::I4})
+    benchmark::RegisterBenchmark((std::string("quant_prefill_rows/") + short_name(dt) + "/2048x2048/T128").c_str(),
+                                 bm_matmul, dt, 2048, 2048, 128, MatmulPath::kRows)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   for (DType dt : {DType::I8, DType::I4, DType::F8_E4M3})
     benchmark::RegisterBenchmark((std::string("quantize/") + std::string(dtype_name(dt)) + "/2048x2048").c_str(),
                                  bm_quantize, dt)

@@ -22,6 +22,10 @@ namespace dsv3 {
 
 namespace {
 
+// Cache rows per block of the weighted sum: every column pass over a block finds it in L2
+// (64 rows of DeepSeek-V3's 576 floats are 147 KB), not in L3 or memory.
+constexpr int64_t kRowBlock = 64;
+
 int64_t max_n(const int64_t* n, int64_t T) {
   int64_t m = 0;
   for (int64_t t = 0; t < T; ++t) m = std::max(m, n[t]);
@@ -102,16 +106,18 @@ __attribute__((target("avx512f"))) void scores_avx512(const float* q, int64_t T,
 template <int TB, int G>
 __attribute__((target("avx512f"))) inline void wsum_block_avx512(const float* p, int64_t ld, int64_t t0,
                                                                  const int64_t* n, const float* const* rows,
-                                                                 int64_t c0, int64_t R, float* out) {
+                                                                 int64_t s0, int64_t s1, int64_t c0, int64_t R,
+                                                                 float* out) {
   __mmask16 m[G];
   for (int j = 0; j < G; ++j) m[j] = __mmask16((1u << std::clamp<int64_t>(R - c0 - 16 * j, 0, 16)) - 1);
   __m512 acc[TB][G];
   int64_t S = 0;
   for (int b = 0; b < TB; ++b) {
     S = std::max(S, n[t0 + b]);
-    for (int j = 0; j < G; ++j) acc[b][j] = _mm512_setzero_ps();
+    for (int j = 0; j < G; ++j)  // continue the sums of the rows before s0 (exact: f32 stored as is)
+      acc[b][j] = s0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[j], out + (t0 + b) * R + c0 + 16 * j);
   }
-  for (int64_t s = 0; s < S; ++s) {
+  for (int64_t s = s0; s < std::min(S, s1); ++s) {
     const float* r = rows[s] + c0;
     __m512 v[G];
     for (int j = 0; j < G; ++j) v[j] = _mm512_maskz_loadu_ps(m[j], r + 16 * j);
@@ -129,16 +135,18 @@ __attribute__((target("avx512f"))) inline void wsum_block_avx512(const float* p,
 // groups so that one or two rows still keep 8 FMA chains in flight.
 __attribute__((target("avx512f"))) void wsum_avx512(const float* p, int64_t ld, int64_t T, const int64_t* n,
                                                     const float* const* rows, int64_t R, float* out) {
-  const int64_t full = T / 4 * 4;
-  for (int64_t c0 = 0; c0 < R; c0 += 64)  // columns outer: a column slice of the cache stays in L2
-    for (int64_t t0 = 0; t0 < full; t0 += 4) wsum_block_avx512<4, 4>(p, ld, t0, n, rows, c0, R, out);
-  const int64_t left = T - full;
-  if (left == 3)
-    for (int64_t c0 = 0; c0 < R; c0 += 64) wsum_block_avx512<3, 4>(p, ld, full, n, rows, c0, R, out);
-  if (left == 2)
-    for (int64_t c0 = 0; c0 < R; c0 += 128) wsum_block_avx512<2, 8>(p, ld, full, n, rows, c0, R, out);
-  if (left == 1)
-    for (int64_t c0 = 0; c0 < R; c0 += 128) wsum_block_avx512<1, 8>(p, ld, full, n, rows, c0, R, out);
+  const int64_t full = T / 4 * 4, left = T - full, S = max_n(n, T);
+  for (int64_t s0 = 0; s0 < S; s0 += kRowBlock) {  // each block of cache rows is read from L2 by every pass
+    const int64_t s1 = s0 + kRowBlock;
+    for (int64_t c0 = 0; c0 < R; c0 += 64)
+      for (int64_t t0 = 0; t0 < full; t0 += 4) wsum_block_avx512<4, 4>(p, ld, t0, n, rows, s0, s1, c0, R, out);
+    if (left == 3)
+      for (int64_t c0 = 0; c0 < R; c0 += 64) wsum_block_avx512<3, 4>(p, ld, full, n, rows, s0, s1, c0, R, out);
+    if (left == 2)
+      for (int64_t c0 = 0; c0 < R; c0 += 128) wsum_block_avx512<2, 8>(p, ld, full, n, rows, s0, s1, c0, R, out);
+    if (left == 1)
+      for (int64_t c0 = 0; c0 < R; c0 += 128) wsum_block_avx512<1, 8>(p, ld, full, n, rows, s0, s1, c0, R, out);
+  }
 }
 
 // AVX2: the same structure with 8-wide vectors.
@@ -199,14 +207,16 @@ __attribute__((target("avx2,fma"))) void scores_avx2(const float* q, int64_t T, 
 template <int TB>
 __attribute__((target("avx2,fma"))) inline void wsum_block_avx2(const float* p, int64_t ld, int64_t t0,
                                                                 const int64_t* n, const float* const* rows,
-                                                                int64_t c0, const __m256i* m, int64_t R, float* out) {
+                                                                int64_t s0, int64_t s1, int64_t c0, const __m256i* m,
+                                                                int64_t R, float* out) {
   __m256 acc[TB][4];
   int64_t S = 0;
   for (int b = 0; b < TB; ++b) {
     S = std::max(S, n[t0 + b]);
-    for (int j = 0; j < 4; ++j) acc[b][j] = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j)
+      acc[b][j] = s0 == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(out + (t0 + b) * R + c0 + 8 * j, m[j]);
   }
-  for (int64_t s = 0; s < S; ++s) {
+  for (int64_t s = s0; s < std::min(S, s1); ++s) {
     const float* r = rows[s] + c0;
     __m256 v[4];
     for (int j = 0; j < 4; ++j) v[j] = _mm256_maskload_ps(r + 8 * j, m[j]);
@@ -222,13 +232,15 @@ __attribute__((target("avx2,fma"))) inline void wsum_block_avx2(const float* p, 
 
 __attribute__((target("avx2,fma"))) void wsum_avx2(const float* p, int64_t ld, int64_t T, const int64_t* n,
                                                    const float* const* rows, int64_t R, float* out) {
-  for (int64_t c0 = 0; c0 < R; c0 += 32) {
-    __m256i m[4];
-    for (int j = 0; j < 4; ++j) m[j] = mask8(R - c0 - 8 * j);
-    int64_t t0 = 0;
-    for (; t0 + 2 <= T; t0 += 2) wsum_block_avx2<2>(p, ld, t0, n, rows, c0, m, R, out);
-    if (t0 < T) wsum_block_avx2<1>(p, ld, t0, n, rows, c0, m, R, out);
-  }
+  const int64_t S = max_n(n, T);
+  for (int64_t s0 = 0; s0 < S; s0 += kRowBlock)
+    for (int64_t c0 = 0; c0 < R; c0 += 32) {
+      __m256i m[4];
+      for (int j = 0; j < 4; ++j) m[j] = mask8(R - c0 - 8 * j);
+      int64_t t0 = 0;
+      for (; t0 + 2 <= T; t0 += 2) wsum_block_avx2<2>(p, ld, t0, n, rows, s0, s0 + kRowBlock, c0, m, R, out);
+      if (t0 < T) wsum_block_avx2<1>(p, ld, t0, n, rows, s0, s0 + kRowBlock, c0, m, R, out);
+    }
 }
 #endif
 
