@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "format/json_type.h"
 
 namespace dsv3 {
 
@@ -20,8 +21,6 @@ using nlohmann::json;
 
 constexpr const char* kV3 = "DeepseekV3ForCausalLM";
 constexpr const char* kV2 = "DeepseekV2ForCausalLM";
-
-const char* json_type(const json& j) { return j.is_number_integer() ? "integer" : j.type_name(); }
 
 // Typed access to one JSON object; `prefix` ("" or "rope_scaling.") qualifies field names.
 class Fields {

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "format/atomic_write.h"
+#include "format/json_type.h"
 
 namespace dsv3 {
 
@@ -39,11 +40,6 @@ std::string printable(const std::string& s) {
   }
   if (out.size() > 200) out = out.substr(0, 200) + "...";
   return out;
-}
-
-const char* json_type(const json& j) {
-  if (j.is_number_integer()) return "integer";  // covers unsigned
-  return j.type_name();
 }
 
 // Reads a JSON integer as int64; `what` is the message prefix naming file/tensor/field.

@@ -1,18 +1,17 @@
 #include "server/reasoning.h"
 
+#include "server/ascii_space.h"
 #include "server/stop_matcher.h"
 
 namespace dsv3::server {
 
 namespace {
 constexpr std::string_view kOpen = "<think>", kClose = "</think>";
-
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 }  // namespace
 
 bool prompt_opens_reasoning(std::string_view prompt) {
   size_t end = prompt.size();
-  while (end > 0 && is_space(prompt[end - 1])) --end;
+  while (end > 0 && is_ascii_space(prompt[end - 1])) --end;
   return prompt.substr(0, end).ends_with(kOpen);
 }
 
@@ -36,7 +35,7 @@ ReasoningSplitter::Delta ReasoningSplitter::push(std::string_view text) {
   buf_.append(text);
   if (state_ == State::kStart) {
     size_t i = 0;
-    while (i < buf_.size() && is_space(buf_[i])) ++i;
+    while (i < buf_.size() && is_ascii_space(buf_[i])) ++i;
     const std::string_view rest = std::string_view(buf_).substr(i);
     if (rest.size() < kOpen.size() && kOpen.starts_with(rest)) return d;  // undecided
     if (rest.starts_with(kOpen)) {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/ascii_space.h"
 #include "server/stop_matcher.h"
 
 namespace dsv3::server {
@@ -15,11 +16,9 @@ constexpr std::string_view kCallsBegin = "<｜tool▁calls▁begin｜>", kCallsE
                            kCallBegin = "<｜tool▁call▁begin｜>", kCallEnd = "<｜tool▁call▁end｜>",
                            kSep = "<｜tool▁sep｜>";
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_ascii_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ascii_space(s.back())) s.remove_suffix(1);
   return s;
 }
 
@@ -44,7 +43,7 @@ std::optional<ToolCall> parse_call(std::string_view body) {
   }
   if (c.name.empty()) return std::nullopt;
   for (char ch : c.name)
-    if (is_space(ch)) return std::nullopt;
+    if (is_ascii_space(ch)) return std::nullopt;
   const auto parsed = nlohmann::json::parse(std::string(args), nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_object()) return std::nullopt;  // also catches parse failures (discarded)
   c.arguments = std::string(args);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_text.h"
 #include "format/safetensors.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -20,14 +21,6 @@
 
 namespace dsv3 {
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  DSV3_CHECK(f, "cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
 
 // The pre_tokenizer that write_bpe_tokenizer emits, taken from its own output so training and
 // the written tokenizer.json can never disagree.
@@ -39,7 +32,7 @@ nlohmann::json writer_pre_tokenizer() {
     nlohmann::json pre;
     try {
       write_bpe_tokenizer(tmpl, BpeTokenizerSpec{deepseek_special_tokens(), {}, ""});
-      const auto tj = nlohmann::json::parse(read_text(tmpl + "/tokenizer.json"));
+      const auto tj = nlohmann::json::parse(read_file_text(tmpl + "/tokenizer.json"));
       DSV3_CHECK(tj["normalizer"].is_null() || tj["normalizer"].value("normalizers", nlohmann::json::array()).empty(),
                  "tokenizer training assumes the written tokenizer has no normalizer");
       pre = tj.at("pre_tokenizer");
@@ -246,7 +239,7 @@ void write_trained_tokenizer(const std::string& dir, const std::vector<SpecialTo
   write_bpe_tokenizer(dir, spec);
   if (!duplicates) return;
   const std::string path = dir + "/tokenizer.json";
-  nlohmann::json tj = nlohmann::json::parse(read_text(path));
+  nlohmann::json tj = nlohmann::json::parse(read_file_text(path));
   nlohmann::json all = nlohmann::json::array();
   for (const auto& [x, y] : merges) all.push_back(byte_level(x) + " " + byte_level(y));
   tj["model"]["merges"] = all;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_text.h"
 
 namespace dsv3 {
 namespace {
@@ -78,15 +79,6 @@ class Paragraph {
   std::string_view last_;  // previous token (views into the tagged text)
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  DSV3_CHECK(f, "cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  DSV3_CHECK(!f.bad(), "cannot read ", path);
-  return os.str();
-}
-
 bool is_brown_name(const std::string& n) {
   return n.size() == 4 && n[0] == 'c' && n[1] >= 'a' && n[1] <= 'r' && std::isdigit((unsigned char)n[2]) &&
          std::isdigit((unsigned char)n[3]);
@@ -131,13 +123,13 @@ std::vector<BrownDocument> read_brown_corpus(const std::string& dir) {
   std::sort(names.begin(), names.end());
   std::map<std::string, std::string> cats;
   if (fs::exists(dir + "/cats.txt", ec)) {
-    std::istringstream is(read_file(dir + "/cats.txt"));
+    std::istringstream is(read_file_text(dir + "/cats.txt"));
     std::string id, cat;
     while (is >> id >> cat) cats[id] = cat;
   }
   std::vector<BrownDocument> docs;
   for (const std::string& n : names)
-    docs.push_back({n, cats.count(n) ? cats[n] : "", brown_to_text(read_file(dir + "/" + n))});
+    docs.push_back({n, cats.count(n) ? cats[n] : "", brown_to_text(read_file_text(dir + "/" + n))});
   return docs;
 }
 

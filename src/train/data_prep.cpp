@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_text.h"
 #include "core/rng.h"
 #include "core/thread_pool.h"
 #include "format/atomic_write.h"
@@ -30,14 +31,6 @@ struct DocRef {
   int32_t file;
   DocumentRange range;
 };
-
-std::string read_small(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  DSV3_CHECK(f, "cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
-}
 
 std::string shard_name(int split, int64_t k) {
   char buf[32];
@@ -138,7 +131,7 @@ PrepareDataResult prepare_data(const PrepareDataOptions& opt) {
   const std::string manifest_path = opt.out_dir + "/manifest.json", progress_path = opt.out_dir + "/progress.json";
   PrepareDataResult res;
   if (fs::exists(manifest_path, ec)) {
-    json m = json::parse(read_small(manifest_path), nullptr, false);
+    json m = json::parse(read_file_text(manifest_path), nullptr, false);
     DSV3_CHECK(!m.is_discarded() && m.value("fingerprint", "") == fingerprint, opt.out_dir,
                " already holds data prepared with different inputs or arguments; remove it or choose another --out");
     res.manifest = m;
@@ -147,7 +140,7 @@ PrepareDataResult prepare_data(const PrepareDataOptions& opt) {
   }
   std::vector<json> records;
   if (fs::exists(progress_path, ec)) {
-    json p = json::parse(read_small(progress_path), nullptr, false);
+    json p = json::parse(read_file_text(progress_path), nullptr, false);
     DSV3_CHECK(!p.is_discarded() && p.value("fingerprint", "") == fingerprint, opt.out_dir,
                " holds an interrupted run with different inputs or arguments; remove it or choose another --out");
     records = reusable_shards(opt.out_dir, p);

@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/file_text.h"
 #include "format/model_config.h"
 #include "format/safetensors.h"
 
@@ -28,14 +29,6 @@ void fsync_path(const std::string& path) {  // a file or a directory
   const int rc = ::fsync(fd);
   ::close(fd);
   DSV3_CHECK(rc == 0, "fsync ", path, ": ", std::strerror(errno));
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  DSV3_CHECK(f.good(), "cannot read ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  return os.str();
 }
 
 // Step of a "checkpoint-<step>" folder name, -1 for other names.
@@ -113,7 +106,7 @@ std::string save_train_checkpoint(const std::string& out_dir, const CheckpointTo
   write_file_atomic(tmp + "/generation_config.json", gen.dump(2) + "\n");
   write_hf_weights(tmp + "/model.safetensors", *ck.master, c, ck.share_mtp_embeddings);
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-    write_file_atomic(tmp + "/" + f, read_text(ck.tokenizer_dir + "/" + f));
+    write_file_atomic(tmp + "/" + f, read_file_text(ck.tokenizer_dir + "/" + f));
 
   // Resume part.
   save_params_f32(*ck.master, tmp + "/train_state/master.safetensors");
@@ -200,7 +193,7 @@ LoadedTrainState load_train_checkpoint(const std::string& dir, ParamSet<float>& 
   }
   const std::string path = sdir + "/trainer_state.json";
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_text(path));
+    const nlohmann::json j = nlohmann::json::parse(read_file_text(path));
     DSV3_CHECK(j.at("format") == "dsv3-train-state", path, ": not a dsv3 trainer state");
     out.state.step = j.at("step").get<int64_t>();
     out.state.data_position = j.at("data_position").get<uint64_t>();

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/error.h"
+#include "core/file_text.h"
 #include "train/sha256.h"
 
 namespace dsv3 {
@@ -187,15 +188,12 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
 }  // namespace
 
 TrainConfig load_train_config(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  DSV3_CHECK(f.good(), "cannot read training config ", path);
-  std::ostringstream os;
-  os << f.rdbuf();
-  if (!path.ends_with(".yaml") && !path.ends_with(".yml")) return parse_train_config(os.str(), path);
+  const std::string text = read_file_text(path, "training config ");
+  if (!path.ends_with(".yaml") && !path.ends_with(".yml")) return parse_train_config(text, path);
   // YAML: the same keys; converted to JSON so both formats share validation and config hash.
   nlohmann::json j;
   try {
-    j = yaml_to_json(YAML::Load(os.str()));
+    j = yaml_to_json(YAML::Load(text));
   } catch (const YAML::Exception& e) {
     fail(path, ": not valid YAML: ", e.what());
   }
