@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/vec_ops.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -32,24 +33,10 @@ int64_t max_n(const int64_t* n, int64_t T) {
   return m;
 }
 
-// Four partial sums (the portable level; vectorisable without reassociation).
-float dot_portable(const float* a, const float* b, int64_t n) {
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s2) + (s1 + s3);
-}
-
 void scores_portable(const float* q, int64_t T, const int64_t* n, const float* const* rows, int64_t W, float scale,
                      float* scores, int64_t ld) {
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t s = 0; s < n[t]; ++s) scores[t * ld + s] = dot_portable(q + t * W, rows[s], W) * scale;
+    for (int64_t s = 0; s < n[t]; ++s) scores[t * ld + s] = dot_f32_with(Isa::kScalar, q + t * W, rows[s], W) * scale;
 }
 
 #if DSV3_X86
