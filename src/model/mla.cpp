@@ -83,14 +83,19 @@ struct QueryRow {
 void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q,
                      const std::vector<QueryRow>& rows, float* o) {
   const int64_t T = int64_t(rows.size()), KV = d.Dn + d.Dv;
-  int64_t S = 0;
-  for (const QueryRow& r : rows) S = std::max(S, r.n);
+  int64_t S = 0, group = 0;  // longest cache; most rows on one cache
+  for (int64_t t = 0, run = 0; t < T; ++t) {
+    S = std::max(S, rows[size_t(t)].n);
+    run = t > 0 && rows[size_t(t)].rows == rows[size_t(t - 1)].rows ? run + 1 : 1;
+    group = std::max(group, run);
+  }
   ThreadPool::global().parallel_for(d.H, [&](int64_t b, int64_t e) {
     // Query row (t, h) is row t·Hl + (h − b) of q_cat: [W_UK,hᵀ q_nope ; q_pe], one W-long dot
-    // with each cache row. Rows of one sequence are then contiguous.
+    // with each cache row. Rows of one sequence are then contiguous. Scores hold one sequence's
+    // rows at a time (a batch of long contexts would not fit all at once).
     const int64_t Hl = e - b, Q = T * Hl;
     std::vector<float> wrow(size_t(d.Rkv)), q_cat(size_t(Q * d.W), 0.0f), o_lat(size_t(Q * d.Rkv)),
-        scores(size_t(Q * S));
+        scores(size_t(group * Hl * S));
     std::vector<int64_t> n(static_cast<size_t>(Q));
     for (int64_t h = b; h < e; ++h) {
       for (int64_t i = 0; i < d.Dn; ++i) {  // one pass over the head's Dn rows of kv_b
@@ -108,9 +113,9 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
       for (t1 = t0 + 1; t1 < T && rows[size_t(t1)].rows == rows[size_t(t0)].rows;) ++t1;
       const float* const* table = rows[size_t(t0)].rows;
       const int64_t r0 = t0 * Hl, nr = (t1 - t0) * Hl;
-      latent_scores(&q_cat[size_t(r0 * d.W)], nr, &n[size_t(r0)], table, d.W, scale, &scores[size_t(r0 * S)], S);
-      for (int64_t r = r0; r < r0 + nr; ++r) softmax_inplace(&scores[size_t(r * S)], n[size_t(r)]);
-      latent_weighted_sum(&scores[size_t(r0 * S)], S, nr, &n[size_t(r0)], table, d.Rkv, &o_lat[size_t(r0 * d.Rkv)]);
+      latent_scores(&q_cat[size_t(r0 * d.W)], nr, &n[size_t(r0)], table, d.W, scale, scores.data(), S);
+      for (int64_t r = 0; r < nr; ++r) softmax_inplace(&scores[size_t(r * S)], n[size_t(r0 + r)]);
+      latent_weighted_sum(scores.data(), S, nr, &n[size_t(r0)], table, d.Rkv, &o_lat[size_t(r0 * d.Rkv)]);
     }
     for (int64_t h = b; h < e; ++h)
       for (int64_t i = 0; i < d.Dv; ++i) {  // o[t] = W_UV,h o_lat[t]: one pass over its Dv rows
