@@ -50,6 +50,8 @@ void run(const GenerateArgs& a) {
     DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
     req.speculative_draft = a.draft;
   }
+  DSV3_CHECK(a.relaxed_topk >= 1, "--relaxed-topk must be >= 1, got ", a.relaxed_topk);
+  DSV3_CHECK(a.relaxed_topk > 1 || a.relaxed_delta == 0.0f, "--relaxed-delta needs --relaxed-topk N with N > 1");
   if (a.relaxed_topk > 1) {
     DSV3_CHECK(req.speculative_draft > 0, "--relaxed-topk needs --speculative mtp");
     DSV3_CHECK(tok, "--relaxed-topk needs the tokenizer's <think> and </think> tokens, but ", dir,

@@ -1,5 +1,6 @@
 #include "core/file_text.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -8,11 +9,12 @@
 namespace dsv3 {
 
 std::string read_file_text(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  DSV3_CHECK(!std::filesystem::is_directory(path, ec), "cannot read ", what, path, ": it is a directory");
   std::ifstream f(path, std::ios::binary);
   DSV3_CHECK(f.good(), "cannot read ", what, path);
   std::ostringstream os;
   os << f.rdbuf();
-  DSV3_CHECK(!f.bad(), "cannot read ", what, path);
   return os.str();
 }
 

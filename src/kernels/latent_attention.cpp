@@ -102,12 +102,13 @@ __attribute__((target("avx512f"))) inline void wsum_block_avx512(const float* p,
   for (int b = 0; b < TB; ++b) {
     S = std::max(S, n[t0 + b]);
     for (int j = 0; j < G; ++j)  // continue the sums of the rows before s0 (exact: f32 stored as is)
-      acc[b][j] = s0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[j], out + (t0 + b) * R + c0 + 16 * j);
+      acc[b][j] = s0 == 0 || !m[j] ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[j], out + (t0 + b) * R + c0 + 16 * j);
   }
   for (int64_t s = s0; s < std::min(S, s1); ++s) {
     const float* r = rows[s] + c0;
     __m512 v[G];
-    for (int j = 0; j < G; ++j) v[j] = _mm512_maskz_loadu_ps(m[j], r + 16 * j);
+    // Vectors past R have an empty mask; their addresses are never formed.
+    for (int j = 0; j < G; ++j) v[j] = m[j] ? _mm512_maskz_loadu_ps(m[j], r + 16 * j) : _mm512_setzero_ps();
     for (int b = 0; b < TB; ++b) {
       if (s >= n[t0 + b]) continue;
       const __m512 pb = _mm512_set1_ps(p[(t0 + b) * ld + s]);
@@ -115,7 +116,8 @@ __attribute__((target("avx512f"))) inline void wsum_block_avx512(const float* p,
     }
   }
   for (int b = 0; b < TB; ++b)
-    for (int j = 0; j < G; ++j) _mm512_mask_storeu_ps(out + (t0 + b) * R + c0 + 16 * j, m[j], acc[b][j]);
+    for (int j = 0; j < G; ++j)
+      if (m[j]) _mm512_mask_storeu_ps(out + (t0 + b) * R + c0 + 16 * j, m[j], acc[b][j]);
 }
 
 // Blocks of 4 query rows × 64 columns (16 accumulators); the 1-3 rows left use wider column
@@ -201,12 +203,13 @@ __attribute__((target("avx2,fma"))) inline void wsum_block_avx2(const float* p, 
   for (int b = 0; b < TB; ++b) {
     S = std::max(S, n[t0 + b]);
     for (int j = 0; j < 4; ++j)
-      acc[b][j] = s0 == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(out + (t0 + b) * R + c0 + 8 * j, m[j]);
+      acc[b][j] = s0 == 0 || c0 + 8 * j >= R ? _mm256_setzero_ps()
+                                             : _mm256_maskload_ps(out + (t0 + b) * R + c0 + 8 * j, m[j]);
   }
   for (int64_t s = s0; s < std::min(S, s1); ++s) {
     const float* r = rows[s] + c0;
     __m256 v[4];
-    for (int j = 0; j < 4; ++j) v[j] = _mm256_maskload_ps(r + 8 * j, m[j]);
+    for (int j = 0; j < 4; ++j) v[j] = c0 + 8 * j < R ? _mm256_maskload_ps(r + 8 * j, m[j]) : _mm256_setzero_ps();
     for (int b = 0; b < TB; ++b) {
       if (s >= n[t0 + b]) continue;
       const __m256 pb = _mm256_set1_ps(p[(t0 + b) * ld + s]);
@@ -214,7 +217,8 @@ __attribute__((target("avx2,fma"))) inline void wsum_block_avx2(const float* p, 
     }
   }
   for (int b = 0; b < TB; ++b)
-    for (int j = 0; j < 4; ++j) _mm256_maskstore_ps(out + (t0 + b) * R + c0 + 8 * j, m[j], acc[b][j]);
+    for (int j = 0; j < 4; ++j)
+      if (c0 + 8 * j < R) _mm256_maskstore_ps(out + (t0 + b) * R + c0 + 8 * j, m[j], acc[b][j]);
 }
 
 __attribute__((target("avx2,fma"))) void wsum_avx2(const float* p, int64_t ld, int64_t T, const int64_t* n,

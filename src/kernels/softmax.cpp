@@ -63,6 +63,13 @@ __attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x0) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, _mm512_set1_ps(kExpLo), _CMP_NLT_UQ), y);
 }
 
+// The 16 floats of v widened to double, low half + high half (8 doubles).
+__attribute__((target("avx512f"))) inline __m512d add_halves_pd(__m512 v) {
+  const __m256 lo = _mm512_castps512_ps256(v);
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  return _mm512_add_pd(_mm512_cvtps_pd(lo), _mm512_cvtps_pd(hi));
+}
+
 __attribute__((target("avx512f"))) void softmax_avx512(float* x, int64_t n) {
   const int64_t full = n / 16 * 16;
   const __mmask16 tail = __mmask16((1u << (n - full)) - 1);
@@ -71,18 +78,19 @@ __attribute__((target("avx512f"))) void softmax_avx512(float* x, int64_t n) {
   for (int64_t i = 0; i < full; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
   if (tail) vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(neg_inf, tail, x + full));
   const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
-  __m512 vs = _mm512_setzero_ps();
+  // The sum in double (as the reference): rows of 10^5 near-equal scores stay exactly normalised.
+  __m512d vs = _mm512_setzero_pd();
   for (int64_t i = 0; i < full; i += 16) {
     const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
     _mm512_storeu_ps(x + i, e);
-    vs = _mm512_add_ps(vs, e);
+    vs = _mm512_add_pd(vs, add_halves_pd(e));
   }
   if (tail) {
     const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_mask_loadu_ps(neg_inf, tail, x + full), m));
     _mm512_mask_storeu_ps(x + full, tail, e);
-    vs = _mm512_add_ps(vs, e);  // the masked lanes are exp(-inf) = 0
+    vs = _mm512_add_pd(vs, add_halves_pd(e));  // the masked lanes are exp(-inf) = 0
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+  const __m512 inv = _mm512_set1_ps(float(1.0 / _mm512_reduce_add_pd(vs)));
   for (int64_t i = 0; i < full; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
   if (tail) _mm512_mask_storeu_ps(x + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + full), inv));
 }
@@ -105,11 +113,14 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x0) {
   return _mm256_and_ps(_mm256_cmp_ps(x0, _mm256_set1_ps(kExpLo), _CMP_NLT_UQ), y);
 }
 
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 s) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
+// The 8 floats of v widened to double, low half + high half (4 doubles).
+__attribute__((target("avx2,fma"))) inline __m256d add_halves_pd(__m256 v) {
+  return _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+__attribute__((target("avx2,fma"))) inline double hsum4d(__m256d s) {
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
 // The valid lanes of a tail, -inf in the others.
@@ -128,18 +139,18 @@ __attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n) {
   h = _mm_max_ps(h, _mm_movehl_ps(h, h));
   h = _mm_max_ss(h, _mm_movehdup_ps(h));
   const __m256 m = _mm256_set1_ps(_mm_cvtss_f32(h));
-  __m256 vs = _mm256_setzero_ps();
+  __m256d vs = _mm256_setzero_pd();  // in double, as the reference
   for (int64_t i = 0; i < full; i += 8) {
     const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
     _mm256_storeu_ps(x + i, e);
-    vs = _mm256_add_ps(vs, e);
+    vs = _mm256_add_pd(vs, add_halves_pd(e));
   }
   if (full < n) {
     const __m256 e = exp_avx2(_mm256_sub_ps(load_tail_avx2(x + full, tail), m));
     _mm256_maskstore_ps(x + full, tail, e);
-    vs = _mm256_add_ps(vs, e);
+    vs = _mm256_add_pd(vs, add_halves_pd(e));
   }
-  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(vs));
+  const __m256 inv = _mm256_set1_ps(float(1.0 / hsum4d(vs)));
   for (int64_t i = 0; i < full; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   if (full < n) _mm256_maskstore_ps(x + full, tail, _mm256_mul_ps(_mm256_maskload_ps(x + full, tail), inv));
 }

@@ -61,6 +61,11 @@ TEST(Softmax, ExtremeValues) {
   expect_matches_ref(std::vector<float>(37, 2.5f), "all equal");      // 1/37 each
   expect_matches_ref({1000.0f, 0.0f, -1000.0f, 999.0f}, "large magnitudes");
   expect_matches_ref({42.0f}, "single value");
+  // A long row of near-equal scores (a 200k-token context): the sum is kept in double, so each
+  // probability stays within float rounding of 1/n.
+  std::vector<float> flat(200000);
+  for (size_t i = 0; i < flat.size(); ++i) flat[i] = 0.25f + 1e-4f * float(i % 7);
+  expect_matches_ref(flat, "long flat row");
 }
 
 TEST(Softmax, EmptyRowIsANoOp) {
