@@ -83,12 +83,15 @@ struct QueryRow {
 void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, const float* q,
                      const std::vector<QueryRow>& rows, float* o) {
   const int64_t T = int64_t(rows.size()), KV = d.Dn + d.Dv;
-  int64_t S = 0, group = 0;  // longest cache; most rows on one cache
-  for (int64_t t = 0, run = 0; t < T; ++t) {
+  // Groups of consecutive rows on one cache: rows [starts[g], starts[g + 1]).
+  std::vector<int64_t> starts;
+  int64_t S = 0, group = 0;  // longest cache; most rows in a group
+  for (int64_t t = 0; t < T; ++t) {
     S = std::max(S, rows[size_t(t)].n);
-    run = t > 0 && rows[size_t(t)].rows == rows[size_t(t - 1)].rows ? run + 1 : 1;
-    group = std::max(group, run);
+    if (t == 0 || rows[size_t(t)].rows != rows[size_t(t - 1)].rows) starts.push_back(t);
   }
+  starts.push_back(T);
+  for (size_t g = 0; g + 1 < starts.size(); ++g) group = std::max(group, starts[g + 1] - starts[g]);
   ThreadPool::global().parallel_for(d.H, [&](int64_t b, int64_t e) {
     // Query row (t, h) is row t·Hl + (h − b) of q_cat: [W_UK,hᵀ q_nope ; q_pe], one W-long dot
     // with each cache row. Rows of one sequence are then contiguous. Scores hold one sequence's
@@ -109,8 +112,8 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
         n[size_t(t * Hl + h - b)] = rows[size_t(t)].n;
       }
     }
-    for (int64_t t0 = 0, t1; t0 < T; t0 = t1) {  // rows t0..t1 attend to one cache
-      for (t1 = t0 + 1; t1 < T && rows[size_t(t1)].rows == rows[size_t(t0)].rows;) ++t1;
+    for (size_t g = 0; g + 1 < starts.size(); ++g) {  // one pass over each group's cache
+      const int64_t t0 = starts[g], t1 = starts[g + 1];
       const float* const* table = rows[size_t(t0)].rows;
       const int64_t r0 = t0 * Hl, nr = (t1 - t0) * Hl;
       latent_scores(&q_cat[size_t(r0 * d.W)], nr, &n[size_t(r0)], table, d.W, scale, scores.data(), S);

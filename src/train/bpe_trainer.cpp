@@ -4,9 +4,7 @@
 #include <array>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <queue>
-#include <sstream>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>

@@ -1,9 +1,7 @@
 #include "train/train_config.h"
 
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
