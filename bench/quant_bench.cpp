@@ -62,7 +62,9 @@ QuantWeights& weights(DType dt, int64_t N, int64_t K, int copies) {
 
 const char* short_name(DType dt) { return dt == DType::BF16 ? "bf16" : dt == DType::I8 ? "int8" : "int4"; }
 
-void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, MatmulPath path) {
+void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, MatmulPath path, Int8Activations act) {
+  const Int8Activations saved = int8_activations();
+  set_int8_activations(act);
   const int64_t one = dt == DType::BF16 ? N * K * 2 : dt == DType::I8 ? N * K : N * K / 2;
   const int copies = T <= 4 ? int(std::clamp<int64_t>(kColdBytes / one, 1, 64)) : 1;
   QuantWeights& qw = weights(dt, N, K, copies);
@@ -81,7 +83,9 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, 
   st.SetBytesProcessed(int64_t(st.iterations()) * qw.bytes);
   st.counters["FLOP/s"] = benchmark::Counter(2.0 * double(N) * double(K) * double(T),
                                              benchmark::Counter::kIsIterationInvariantRate);
-  st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()));
+  st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()) +
+              (act == Int8Activations::kAll ? " int8-act" : ""));
+  set_int8_activations(saved);
 }
 
 void bm_quantize(benchmark::State& st, DType dt) {
@@ -109,16 +113,22 @@ int register_all() {
       for (int64_t T : {int64_t(1), int64_t(128)}) {
         const std::string name = std::string(T == 1 ? "quant_matvec/" : "quant_prefill/") + short_name(dt) + "/" +
                                  s.name + "/T" + std::to_string(T);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto)
+        // f32 activations (exact); int8 ones below.
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kOff)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }
-  // Prefill on the rows path: with int8 activations (VNNI, I4 by default) it is an integer GEMM.
+  // int8 activations (AVX-512 VNNI; the default for I4): vpdpbusd rows kernel for decode,
+  // int8 GEMM for prefill.
   for (DType dt : {DType::I8, DType::I4})
-    benchmark::RegisterBenchmark((std::string("quant_prefill_rows/") + short_name(dt) + "/2048x2048/T128").c_str(),
-                                 bm_matmul, dt, 2048, 2048, 128, MatmulPath::kRows)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    for (const Shape& s : shapes)
+      for (int64_t T : {int64_t(1), int64_t(128)}) {
+        const std::string name = std::string(T == 1 ? "quant_matvec_act8/" : "quant_prefill_act8/") +
+                                 short_name(dt) + "/" + s.name + "/T" + std::to_string(T);
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kAll)
+            ->UseRealTime()
+            ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
+      }
   for (DType dt : {DType::I8, DType::I4, DType::F8_E4M3})
     benchmark::RegisterBenchmark((std::string("quantize/") + std::string(dtype_name(dt)) + "/2048x2048").c_str(),
                                  bm_quantize, dt)

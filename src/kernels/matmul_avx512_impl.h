@@ -380,33 +380,7 @@ constexpr int kNr = 32;     // panel width (output features): two zmm
 constexpr int kMr = 8;      // tokens per micro-kernel call
 constexpr int64_t kKc = 256;  // panel depth (k) per decode
 
-inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  __m512 s[16];
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    s[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    s[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    s[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    s[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  // s[4i + c] lane L = rows 4i..4i+3 of column 4L + c.
-  for (int c = 0; c < 4; ++c) {
-    const __m512 u = _mm512_shuffle_f32x4(s[c], s[4 + c], 0x88);
-    const __m512 v = _mm512_shuffle_f32x4(s[c], s[4 + c], 0xDD);
-    const __m512 u2 = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0x88);
-    const __m512 v2 = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0xDD);
-    r[c] = _mm512_shuffle_f32x4(u, u2, 0x88);
-    r[8 + c] = _mm512_shuffle_f32x4(u, u2, 0xDD);
-    r[4 + c] = _mm512_shuffle_f32x4(v, v2, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(v, v2, 0xDD);
-  }
-}
+#include "kernels/avx512_transpose.h"
 
 // 16 weights W[row][k, k+16) as f32 (only the first n when n < 16; the rest 0), times
 // kUnit16 for FP8 (which is decoded through f16 bit moves here: 4 cheap ops per vector).
@@ -614,8 +588,10 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
     case DType::F32: return tiles_fn<DecF32>(x, T, w, y, t0, t1, n0, n1);
     case DType::F16: return tiles_fn<DecF16>(x, T, w, y, t0, t1, n0, n1);
     case DType::BF16: return tiles_fn<DecBf16>(x, T, w, y, t0, t1, n0, n1);
-    case DType::I8: return tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
-    case DType::I4: return tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I8:
+      return use_int8_activations(w) ? tiles_int_vnni(x, T, w, y, t0, t1, n0, n1) : tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I4:
+      return use_int8_activations(w) ? tiles_int_vnni(x, T, w, y, t0, t1, n0, n1) : tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
     default: return tiles_fn<DecFp8>(x, T, w, y, t0, t1, n0, n1);
   }
 }

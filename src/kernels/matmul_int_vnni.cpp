@@ -44,6 +44,9 @@ inline __mmask64 mask64(int64_t n) {
 }
 
 constexpr int64_t kChunk = 64;  // weights per vpdpbusd
+// u = q + o: I8 codes get their sign bit flipped (o = 128), I4 nibbles are stored as q + 8.
+template <bool kInt4>
+constexpr uint8_t kOffset = kInt4 ? 8 : 128;
 constexpr int64_t kPrefetchBytes = 4096;
 
 // Prepared activations of T tokens: xq[t][Kp] bytes (Kp = K rounded up to 64, zeros past
@@ -56,11 +59,13 @@ struct PreparedX {
   int64_t Kp, groups;
 };
 
-template <bool kInt4>
-void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p) {
+// kEvensOdds stores each chunk's activations evens then odds (the rows path's I4 order);
+// the tiles path keeps the order k and unpacks its nibbles instead. o: the weights' offset.
+template <bool kEvensOdds>
+void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p, uint8_t o) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i offset = _mm512_set1_epi8(char(kInt4 ? 8 : 128));
+  const __m512i offset = _mm512_set1_epi8(char(o));
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * K;
     for (int64_t g = 0; g < p.groups; ++g) {
@@ -76,7 +81,7 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p) {
       for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += kChunk) {
         __m512 v[4];
         for (int j = 0; j < 4; ++j) v[j] = _mm512_maskz_loadu_ps(mask16(K - c - 16 * j), xt + c + 16 * j);
-        if constexpr (kInt4) {
+        if constexpr (kEvensOdds) {
           const __m512 e0 = _mm512_permutex2var_ps(v[0], even, v[1]), e1 = _mm512_permutex2var_ps(v[2], even, v[3]);
           const __m512 o0 = _mm512_permutex2var_ps(v[0], odd, v[1]), o1 = _mm512_permutex2var_ps(v[2], odd, v[3]);
           v[0] = e0, v[1] = e1, v[2] = o0, v[3] = o1;
@@ -168,7 +173,7 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
   float* meta = scratch(3, size_t(T * p.groups * 17));
   p.neg = reinterpret_cast<int32_t*>(meta);
   p.sx = meta + T * p.groups * 16;
-  prepare<kInt4>(x, T, K, G, p);
+  prepare<kInt4>(x, T, K, G, p, kOffset<kInt4>);
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
   const int64_t scale_cols = p.groups;
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
@@ -183,12 +188,174 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
   }
 }
 
+// ---- tiles: prefill GEMM ------------------------------------------------------------------
+// A panel of 32 rows × kc weights (kc a whole number of groups) is unpacked once into
+// unsigned bytes u = q + o in vpdpbusd's layout, P[k/4][32 rows][4 bytes]: one zmm holds 4
+// consecutive weights of 16 rows, and each output row is one int32 lane. Its group scales
+// go to Ps[group][32]. The micro-kernel keeps MR tokens × 32 rows of int32 group sums and
+// f32 totals in registers and broadcasts each token's activation dword (4 int8) from
+// memory, so one weight load feeds MR vpdpbusd. Per token, row and group, in group order:
+//   y = fma(float(Σ_g u·xq − o·Σ_g xq), s_w · s_x, y)       (the int32 sum is exact)
+// which is one fixed sequence of operations per (token, row) whatever MR, the panel or
+// the thread split: a token's result does not depend on the other tokens in the call, and
+// the scalar twin matmul_int8_activations_ref reproduces it bit for bit.
+
+#include "kernels/avx512_transpose.h"
+
+constexpr int kTileRows = 32;         // output rows per panel: two zmm of int32 lanes
+constexpr int kTileMr = 6;            // tokens per micro-kernel call (24 accumulators)
+constexpr int64_t kPanelBytes = 1024;  // weights per row and panel, rounded to whole groups
+
+// 64 weights of a row from weight k as unsigned bytes q + o in the order k (only the first
+// m when m < 64; masked bytes are multiplied by zero activations).
+template <bool kInt4>
+inline __m512i load_natural(const uint8_t* row, int64_t k, int64_t m) {
+  if constexpr (kInt4) {
+    const __m256i b = _mm256_maskz_loadu_epi8(__mmask32(mask64((m + 1) / 2)), row + k / 2);
+    // Byte i holds weights 2i (low nibble) and 2i+1 (high): widen to 16 bits, then place
+    // the high nibble in the upper byte.
+    const __m512i w = _mm512_cvtepu8_epi16(b);
+    return _mm512_ternarylogic_epi32(_mm512_and_si512(w, _mm512_set1_epi16(0x000f)), _mm512_slli_epi16(w, 4),
+                                     _mm512_set1_epi16(0x0f00), 0xF8);  // a | (b & c)
+  } else {
+    return _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask64(m), row + k), _mm512_set1_epi8(char(0x80)));
+  }
+}
+
+// P and Ps for rows [n, n + nn) and weights [k0, k0 + kk) (groups g0 .. g0 + ng); rows past
+// nn are zero. kk is padded to whole chunks (activations are zero there).
+template <bool kInt4>
+void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, int64_t g0, int64_t ng,
+                uint8_t* P, float* Ps) {
+  const int64_t K = w.cols, wstride = kInt4 ? (K + 1) / 2 : K, groups = ceil_div(K, w.block_cols);
+  const int64_t kpad = ceil_div(kk, kChunk) * kChunk;
+  const uint8_t* base = static_cast<const uint8_t*>(w.data);
+  for (int h = 0; h < 2; ++h) {
+    const int64_t vr = imin(16, nn - 16 * h);
+    for (int64_t kb = 0; kb < kpad; kb += kChunk) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i)
+        v[i] = i < vr ? _mm512_castsi512_ps(load_natural<kInt4>(base + (n + 16 * h + i) * wstride, k0 + kb, K - k0 - kb))
+                      : _mm512_setzero_ps();
+      transpose16(v);  // v[j] = dword j (weights kb + 4j .. + 3) of the 16 rows
+      for (int j = 0; j < 16; ++j) _mm512_store_ps(reinterpret_cast<float*>(P + ((kb / 4 + j) * kTileRows + 16 * h) * 4), v[j]);
+    }
+  }
+  for (int64_t g = 0; g < ng; ++g)
+    for (int64_t j = 0; j < kTileRows; ++j)
+      Ps[g * kTileRows + j] = j < nn ? w.scale_inv[((n + j) / w.block_rows) * groups + g0 + g] : 0.0f;
+}
+
+// y[m·ldy + j] for m < MR, j < nn: the panel's groups folded into y (read first when
+// accumulate), xq/sx/corr already offset to the panel's first weight and group.
+template <int MR>
+void tile_micro(const int8_t* xq, int64_t ldx, const float* sx, const int32_t* corr, int64_t ldg, const uint8_t* P,
+                const float* Ps, int64_t ng, int64_t group_steps, int64_t steps, float* y, int64_t ldy, int64_t nn,
+                bool accumulate) {
+  const __mmask16 m0 = mask16(nn), m1 = mask16(nn - 16);
+  __m512 f[MR][2];
+  __m512i a[MR][2];
+  for (int m = 0; m < MR; ++m) {
+    f[m][0] = accumulate ? _mm512_maskz_loadu_ps(m0, y + m * ldy) : _mm512_setzero_ps();
+    f[m][1] = accumulate ? _mm512_maskz_loadu_ps(m1, y + m * ldy + 16) : _mm512_setzero_ps();
+  }
+  int64_t s = 0;
+  for (int64_t g = 0; g < ng; ++g) {
+    for (int m = 0; m < MR; ++m) a[m][0] = a[m][1] = _mm512_set1_epi32(corr[m * ldg + g]);
+    const int64_t se = imin(s + group_steps, steps);
+#pragma GCC unroll 2
+    for (; s < se; ++s) {
+      const __m512i w0 = _mm512_load_si512(P + s * 4 * kTileRows), w1 = _mm512_load_si512(P + s * 4 * kTileRows + 64);
+      for (int m = 0; m < MR; ++m) {
+        int32_t d;
+        std::memcpy(&d, xq + m * ldx + 4 * s, 4);
+        const __m512i xb = _mm512_set1_epi32(d);
+        a[m][0] = _mm512_dpbusd_epi32(a[m][0], w0, xb);
+        a[m][1] = _mm512_dpbusd_epi32(a[m][1], w1, xb);
+      }
+    }
+    const __m512 s0 = _mm512_load_ps(Ps + g * kTileRows), s1 = _mm512_load_ps(Ps + g * kTileRows + 16);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 sxm = _mm512_set1_ps(sx[m * ldg + g]);
+      f[m][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[m][0]), _mm512_mul_ps(s0, sxm), f[m][0]);
+      f[m][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[m][1]), _mm512_mul_ps(s1, sxm), f[m][1]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    _mm512_mask_storeu_ps(y + m * ldy, m0, f[m][0]);
+    _mm512_mask_storeu_ps(y + m * ldy + 16, m1, f[m][1]);
+  }
+}
+
+using TileFn = void (*)(const int8_t*, int64_t, const float*, const int32_t*, int64_t, const uint8_t*, const float*,
+                        int64_t, int64_t, int64_t, float*, int64_t, int64_t, bool);
+
+template <bool kInt4>
+void tiles_kernel(const float* x, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+  static constexpr TileFn micro[kTileMr] = {&tile_micro<1>, &tile_micro<2>, &tile_micro<3>,
+                                            &tile_micro<4>, &tile_micro<5>, &tile_micro<6>};
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
+  PreparedX p;
+  p.Kp = ceil_div(K, kChunk) * kChunk;
+  p.groups = ceil_div(K, G);
+  // Scratch slot 0: int8 activations; 3: accumulator starts, scales, per-group corrections;
+  // 1: the panel (bytes, then its scales).
+  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
+  float* meta = scratch(3, size_t(T * p.groups * 18));
+  p.neg = reinterpret_cast<int32_t*>(meta);
+  p.sx = meta + T * p.groups * 16;
+  int32_t* corr = reinterpret_cast<int32_t*>(meta + T * p.groups * 17);
+  prepare<false>(x + t0 * K, T, K, G, p, kOffset<kInt4>);
+  for (int64_t i = 0; i < T * p.groups; ++i) corr[i] = _mm512_reduce_add_epi32(_mm512_loadu_si512(p.neg + 16 * i));
+
+  const int64_t kc = G * (G >= kPanelBytes ? 1 : kPanelBytes / G);
+  const int64_t panel_groups = kc / G;
+  float* panel = scratch(1, size_t(kTileRows * (kc + panel_groups)));
+  uint8_t* P = reinterpret_cast<uint8_t*>(panel);
+  float* Ps = panel + kTileRows * kc / 4;
+  const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
+  const char* wbytes = static_cast<const char*>(w.data);
+  const int64_t calls = ceil_div(T, kTileMr);
+  for (int64_t n = n0; n < n1; n += kTileRows) {
+    const int64_t nn = imin(kTileRows, n1 - n);
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t kk = imin(kc, K - k0), g0 = k0 / G, ng = ceil_div(kk, G);
+      pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, P, Ps);
+      // Pull the next panel's rows into L2 while this one is multiplied (short row pieces
+      // the hardware prefetcher would not fetch in time).
+      int64_t pn = n, pk = k0 + kc;
+      if (pk >= K) pn += kTileRows, pk = 0;
+      const int64_t pbytes = kInt4 ? (imin(kc, K - pk) + 1) / 2 : imin(kc, K - pk);
+      const int64_t row_lines = ceil_div(pbytes, 64), lines = pn < n1 ? imin(kTileRows, n1 - pn) * row_lines : 0;
+      const int64_t per_call = ceil_div(lines, calls);
+      const int64_t poff = kInt4 ? pk / 2 : pk;
+      int64_t line = 0;
+      const int64_t steps = ceil_div(kk, kChunk) * kChunk / 4;
+      for (int64_t t = 0; t < T; t += kTileMr) {
+        for (const int64_t e = imin(lines, line + per_call); line < e; ++line)
+          _mm_prefetch(wbytes + (pn + line / row_lines) * wstride + poff + (line % row_lines) * 64, _MM_HINT_T1);
+        const int64_t mr = imin(kTileMr, T - t);
+        micro[mr - 1](p.xq + t * p.Kp + k0, p.Kp, p.sx + t * p.groups + g0, corr + t * p.groups + g0, p.groups, P, Ps,
+                      ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vnni
 
 void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
   if (w.dtype == DType::I4) vnni::rows_kernel<true>(x, T, w, y, n0, n1);
   else vnni::rows_kernel<false>(x, T, w, y, n0, n1);
+}
+
+void tiles_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
+                    int64_t n1) {
+  (void)T;
+  if (t1 <= t0 || n1 <= n0) return;
+  if (w.dtype == DType::I4) vnni::tiles_kernel<true>(x, w, y, t0, t1, n0, n1);
+  else vnni::tiles_kernel<false>(x, w, y, t0, t1, n0, n1);
 }
 
 }  // namespace dsv3::matmul_detail

@@ -34,6 +34,10 @@ const KernelSet& kernels_avx512vbmi();
 // levels call it when use_int8_activations(w): VNNI present, enabled for the dtype
 // (matmul.h Int8Activations), groups % 64 == 0.
 void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
+// The tiles path (prefill) of the same arithmetic: a register-blocked vpdpbusd GEMM over
+// panels of 32 rows unpacked to bytes; same contract as KernelSet::tiles.
+void tiles_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
+                    int64_t n1);
 bool use_int8_activations(const WeightMatrix& w);
 
 // Thread-local scratch of at least n floats, 64-byte aligned. `slot` (0..3) picks one of a

@@ -1,7 +1,10 @@
 // Scalar twin of matmul: decode every weight to f32 exactly as stored (F8_E4M3, I8, I4 times
 // the scale_inv of its block), multiply in f32, and sum in double so that the reference is
 // more accurate than any kernel it checks.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/matmul.h"
@@ -44,6 +47,36 @@ void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
       for (int64_t k = 0; k < w.cols; ++k) acc += double(x[t * w.cols + k] * weight_at(w, n, k));
       y[t * w.rows + n] = float(acc);
     }
+}
+
+void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+  DSV3_CHECK(is_int_weight(w.dtype) && w.scale_inv && w.block_rows > 0 && w.block_cols > 0,
+             "matmul_int8_activations_ref: ", w.name, " is not an I8/I4 weight with block scales");
+  const int64_t K = w.cols, G = w.block_cols, groups = (K + G - 1) / G;
+  std::vector<int32_t> xq(static_cast<size_t>(K));
+  std::vector<float> sx(static_cast<size_t>(groups));
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xt = x + t * K;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t g1 = std::min(K, (g + 1) * G);
+      float m = 0;
+      for (int64_t k = g * G; k < g1; ++k) m = std::max(m, std::fabs(xt[k]));
+      sx[size_t(g)] = m / 127.0f;
+      const float inv = m > 0 ? 127.0f / m : 0.0f;
+      for (int64_t k = g * G; k < g1; ++k) xq[size_t(k)] = int32_t(std::nearbyint(xt[k] * inv));  // ties to even
+    }
+    for (int64_t n = 0; n < w.rows; ++n) {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
+      float acc = 0.0f;
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t isum = 0;
+        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k)
+          isum += xq[size_t(k)] * (w.dtype == DType::I8 ? int32_t(int8_t(row[k])) : int32_t(int4_code(row, k)));
+        acc = std::fma(float(isum), block_scale(w, n, g * G) * sx[size_t(g)], acc);
+      }
+      y[t * w.rows + n] = acc;
+    }
+  }
 }
 
 }  // namespace dsv3

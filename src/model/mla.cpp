@@ -39,7 +39,13 @@ void matmul_split_pair(const float* x, int64_t T, int64_t n_prefill, const Weigh
 
 // Naive path: expand every cached latent to per-head keys and values with W_UK/W_UV.
 // The expansion always takes the tiled matmul path, so a query's keys do not depend on how
-// its prompt was chunked.
+// its prompt was chunked. Each head then runs as blocks of kQueryBlock query rows through the
+// latent attention kernels (kernels/latent_attention.h: one pass over the keys per block,
+// causal lengths per row); key row s of head h is [k_nope ; k_pe] (one Dn+Dr dot), its value
+// row the Dv values. A row's result depends only on its own query and keys (the kernels are
+// batch-invariant), so chunking and blocking do not change it.
+constexpr int64_t kQueryBlock = 64;
+
 void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const float* q, int64_t T,
                   int64_t pos0, const LatentRows& stored, float* o) {
   const int64_t S = pos0 + T;
@@ -51,19 +57,40 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   const int64_t KV = d.Dn + d.Dv;
   std::vector<float> kv(size_t(S * d.H * KV));  // [S, H, Dn+Dv]
   matmul_split(latent.data(), S, S, w.kv_b, kv.data());
-  ThreadPool::global().parallel_for(d.H * T, [&](int64_t b, int64_t e) {
-    std::vector<float> scores(static_cast<size_t>(S));
-    for (int64_t ht = b; ht < e; ++ht) {
-      const int64_t h = ht / T, t = ht % T, n = pos0 + t + 1;
-      const float* qh = q + (t * d.H + h) * d.Dq;
-      for (int64_t s = 0; s < n; ++s) {
-        const float* k = &kv[size_t((s * d.H + h) * KV)];
-        scores[size_t(s)] = (dot_f32(qh, k, d.Dn) + dot_f32(qh + d.Dn, cache.row(s) + d.Rkv, d.Dr)) * scale;
+  std::vector<float> keys(size_t(S * d.H * d.Dq));  // [S, H, Dn+Dr]
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t h = 0; h < d.H; ++h) {
+      float* k = &keys[size_t((s * d.H + h) * d.Dq)];
+      std::memcpy(k, &kv[size_t((s * d.H + h) * KV)], sizeof(float) * d.Dn);
+      std::memcpy(k + d.Dn, cache.row(s) + d.Rkv, sizeof(float) * d.Dr);
+    }
+  const int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock;
+  // Items are (head, block) head-major: the static split gives each thread whole heads.
+  ThreadPool::global().parallel_for(d.H * blocks, [&](int64_t b, int64_t e) {
+    std::vector<const float*> krows(static_cast<size_t>(S)), vrows(static_cast<size_t>(S));
+    std::vector<float> qb(size_t(kQueryBlock * d.Dq)), ob(size_t(kQueryBlock * d.Dv)),
+        scores(size_t(kQueryBlock * S));
+    std::vector<int64_t> n(static_cast<size_t>(kQueryBlock));
+    int64_t table_head = -1;
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t h = item / blocks, t0 = item % blocks * kQueryBlock, nt = std::min(kQueryBlock, T - t0);
+      if (h != table_head) {
+        for (int64_t s = 0; s < S; ++s) {
+          krows[size_t(s)] = &keys[size_t((s * d.H + h) * d.Dq)];
+          vrows[size_t(s)] = &kv[size_t((s * d.H + h) * KV + d.Dn)];
+        }
+        table_head = h;
       }
-      softmax_inplace(scores.data(), n);
-      float* oh = o + (t * d.H + h) * d.Dv;
-      std::fill(oh, oh + d.Dv, 0.0f);
-      for (int64_t s = 0; s < n; ++s) axpy_f32(scores[size_t(s)], &kv[size_t((s * d.H + h) * KV + d.Dn)], oh, d.Dv);
+      for (int64_t i = 0; i < nt; ++i) {
+        std::memcpy(&qb[size_t(i * d.Dq)], q + ((t0 + i) * d.H + h) * d.Dq, sizeof(float) * d.Dq);
+        n[size_t(i)] = pos0 + t0 + i + 1;
+      }
+      const int64_t ld = pos0 + t0 + nt;  // the block's longest row
+      latent_scores(qb.data(), nt, n.data(), krows.data(), d.Dq, scale, scores.data(), ld);
+      for (int64_t i = 0; i < nt; ++i) softmax_inplace(&scores[size_t(i * ld)], n[size_t(i)]);
+      latent_weighted_sum(scores.data(), ld, nt, n.data(), vrows.data(), d.Dv, ob.data());
+      for (int64_t i = 0; i < nt; ++i)
+        std::memcpy(o + ((t0 + i) * d.H + h) * d.Dv, &ob[size_t(i * d.Dv)], sizeof(float) * d.Dv);
     }
   });
 }

@@ -172,8 +172,9 @@ TEST_P(IntMatmul, DequantizeRowBitExact) {
   }
 }
 
-// Rows path with int8 activations (AVX-512 VNNI, groups % 64 == 0): within the bound of
-// matmul.h, ½ Σ_g (max_{k∈g}|x_k| / 127) Σ_{k∈g}|w_k|, plus f32 rounding; batch-invariant.
+// Rows and tiles paths with int8 activations (AVX-512 VNNI, groups % 64 == 0): within the
+// bound of matmul.h, ½ Σ_g (max_{k∈g}|x_k| / 127) Σ_{k∈g}|w_k|, plus f32 rounding;
+// batch-invariant; the tiles GEMM bit-identical to matmul_int8_activations_ref.
 TEST_P(IntMatmul, Int8ActivationsWithinBound) {
   set_int8_activations(Int8Activations::kAll);
   if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
@@ -181,35 +182,44 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
   ThreadPool pool(2);
   const std::vector<Shape> shapes = {{1, 1, 64, 1},    {3, 63, 64, 1},   {5, 64, 64, 1},  {7, 65, 64, 1},
                                      {9, 129, 128, 1}, {33, 255, 128, 1}, {17, 300, 192, 1}, {70, 2049, 128, 1},
-                                     {12, 77, 64, 3},  {6, 640, 128, 128}};
+                                     {12, 77, 64, 3},  {6, 640, 128, 128}, {40, 2300, 1088, 1}};
   for (const Shape& s : shapes) {
     IntWeight iw = make_int_weight(GetParam(), s.N, s.K, s.group, s.br, rng);
     const std::vector<float> d = dequantized(iw.w);
-    for (int64_t T : {1, 2, 3, 5}) {
+    for (int64_t T : {1, 2, 3, 5, 7, 13}) {
       std::vector<float> x = random_vec(T * s.K, rng);
       if (T == 3) x[0] = 0, x[1] = 40.0f;  // an outlier widens its group's activation step
-      std::vector<float> ref(size_t(T * s.N)), y(size_t(T * s.N)), one(size_t(s.N));
+      std::vector<float> ref(size_t(T * s.N)), y(size_t(T * s.N)), one(size_t(s.N)), twin(size_t(T * s.N));
       matmul_ref(x.data(), T, iw.w, ref.data());
+      matmul_int8_activations_ref(x.data(), T, iw.w, twin.data());
       for (Isa isa : supported_isas()) {
         if (isa < Isa::kAvx512) continue;
-        matmul_with(isa, MatmulPath::kRows, x.data(), T, iw.w, y.data(), pool);
-        for (int64_t t = 0; t < T; ++t) {
-          matmul_with(isa, MatmulPath::kRows, x.data() + t * s.K, 1, iw.w, one.data(), pool);
-          for (int64_t n = 0; n < s.N; ++n) {
-            double bound = 0, mag = 0;
-            for (int64_t g0 = 0; g0 < s.K; g0 += s.group) {
-              double amax = 0, wsum = 0;
-              for (int64_t k = g0; k < std::min(s.K, g0 + s.group); ++k) {
-                amax = std::max(amax, std::fabs(double(x[size_t(t * s.K + k)])));
-                wsum += std::fabs(double(d[size_t(n * s.K + k)]));
-                mag += std::fabs(double(x[size_t(t * s.K + k)]) * d[size_t(n * s.K + k)]);
+        for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
+          matmul_with(isa, path, x.data(), T, iw.w, y.data(), pool);
+          // The tiles path (prefill GEMM) runs the scalar twin's operations exactly.
+          if (path == MatmulPath::kTiles) {
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_EQ(y[i], twin[i]) << iw.w.name << " " << isa_name(isa) << " tiles vs twin, T=" << T << " i=" << i;
+          }
+          for (int64_t t = 0; t < T; ++t) {
+            matmul_with(isa, path, x.data() + t * s.K, 1, iw.w, one.data(), pool);
+            for (int64_t n = 0; n < s.N; ++n) {
+              double bound = 0, mag = 0;
+              for (int64_t g0 = 0; g0 < s.K; g0 += s.group) {
+                double amax = 0, wsum = 0;
+                for (int64_t k = g0; k < std::min(s.K, g0 + s.group); ++k) {
+                  amax = std::max(amax, std::fabs(double(x[size_t(t * s.K + k)])));
+                  wsum += std::fabs(double(d[size_t(n * s.K + k)]));
+                  mag += std::fabs(double(x[size_t(t * s.K + k)]) * d[size_t(n * s.K + k)]);
+                }
+                bound += 0.5 * amax / 127.0 * wsum;
               }
-              bound += 0.5 * amax / 127.0 * wsum;
+              const size_t i = size_t(t * s.N + n);
+              ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound * 1.001 + 1e-5 * mag + 1e-30)
+                  << iw.w.name << " " << isa_name(isa) << " " << path_name(path) << " T=" << T << " t=" << t
+                  << " n=" << n;
+              ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " " << path_name(path) << " t=" << t;
             }
-            const size_t i = size_t(t * s.N + n);
-            ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound * 1.001 + 1e-5 * mag + 1e-30)
-                << iw.w.name << " " << isa_name(isa) << " T=" << T << " t=" << t << " n=" << n;
-            ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " t=" << t;
           }
         }
       }
