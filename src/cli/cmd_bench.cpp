@@ -118,9 +118,9 @@ void add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Prefill and decode speed (llama-bench style)");
   auto a = std::make_shared<BenchArgs>();
   cmd->add_option("--model", a->model, "Hugging Face model folder (required)");
-  cmd->add_option("-p,--n-prompt", a->prompts, "Prompt lengths to prefill, comma-separated (default 512)")
+  cmd->add_option("-p,--n-prompt", a->prompts, "Prompt lengths to prefill, comma-separated; 0: no prefill test (default 512)")
       ->delimiter(',');
-  cmd->add_option("-n,--n-gen", a->gens, "Token counts to decode, comma-separated (default 128)")->delimiter(',');
+  cmd->add_option("-n,--n-gen", a->gens, "Token counts to decode, comma-separated; 0: no decode test (default 128)")->delimiter(',');
   cmd->add_option("-t,--threads", a->threads, "Threads (overrides DSV3_THREADS; default: DSV3_THREADS or all cores)");
   cmd->add_option("-r,--repetitions", a->repetitions, "Timed runs per test (default 5)");
   cmd->add_option("--tg-prompt", a->tg_prompt, "Prompt tokens prefilled before each tg run (default 8)");

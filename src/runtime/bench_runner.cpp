@@ -87,19 +87,24 @@ std::vector<BenchResult> run_bench(const Model& m, const BenchOptions& opt) {
   DSV3_CHECK(opt.warmup_runs >= 0, "warm-up runs must be >= 0, got ", opt.warmup_runs);
   DSV3_CHECK(opt.tg_prompt_tokens >= 1, "the decode prompt needs >= 1 token, got ", opt.tg_prompt_tokens);
   const int64_t ctx = context_length(m), V = m.vocab_size();
+  // 0 means "no such test" (llama-bench's -p 0 / -n 0); at least one test must remain.
+  std::vector<int64_t> prompts, gens;
   for (int64_t p : opt.prompt_lengths) {
-    DSV3_CHECK(p >= 1, "prompt lengths must be >= 1, got ", p);
+    DSV3_CHECK(p >= 0, "prompt lengths must be >= 0, got ", p);
     DSV3_CHECK(p <= ctx, "prompt length ", p, " exceeds the model's context of ", ctx, " tokens");
+    if (p > 0) prompts.push_back(p);
   }
   for (int64_t n : opt.gen_lengths) {
-    DSV3_CHECK(n >= 1, "generation lengths must be >= 1, got ", n);
+    DSV3_CHECK(n >= 0, "generation lengths must be >= 0, got ", n);
     DSV3_CHECK(opt.tg_prompt_tokens + n <= ctx, "prompt ", opt.tg_prompt_tokens, " + ", n,
                " generated tokens exceed the model's context of ", ctx, " tokens");
+    if (n > 0) gens.push_back(n);
   }
+  DSV3_CHECK(!prompts.empty() || !gens.empty(), "nothing to measure: every prompt and generation length is 0");
   const std::function<double()> now = opt.now ? opt.now : steady_seconds;
   Rng rng(opt.seed);
   std::vector<BenchResult> out;
-  for (int64_t p : opt.prompt_lengths) {
+  for (int64_t p : prompts) {
     BenchResult r;
     r.test = "pp" + std::to_string(p);
     r.is_prompt = true;
@@ -110,7 +115,7 @@ std::vector<BenchResult> run_bench(const Model& m, const BenchOptions& opt) {
     summarize(r, p);
     out.push_back(std::move(r));
   }
-  for (int64_t n : opt.gen_lengths) {
+  for (int64_t n : gens) {
     BenchResult r;
     r.test = "tg" + std::to_string(n);
     r.n_prompt = opt.tg_prompt_tokens;

@@ -70,8 +70,18 @@ else
   bad "text table: $(cat "$WORK/t.txt" "$WORK/t.err")"
 fi
 
-# 4. Bad input (rejected before any run): one stderr line, exit code 1 or 2, nothing on stdout.
-for args in "-p 0" "-n 0" "-r 0" "-p x" "-t -1"; do
+# 4. -p 0 / -n 0 drop that kind of test (llama-bench's convention).
+if "$DSV3" bench --model "$WORK/tiny" -p 0 -n 3 -r 1 >"$WORK/z.txt" 2>"$WORK/z.err" &&
+   [ "$(grep -c '^| ' "$WORK/z.txt")" -eq 3 ] && grep -q '| tg3 |' "$WORK/z.txt" && ! grep -q '| pp' "$WORK/z.txt" &&
+   "$DSV3" bench --model "$WORK/tiny" -p 4 -n 0 -r 1 >"$WORK/z.txt" 2>"$WORK/z.err" &&
+   [ "$(grep -c '^| ' "$WORK/z.txt")" -eq 3 ] && grep -q '| pp4 |' "$WORK/z.txt" && ! grep -q '| tg' "$WORK/z.txt"; then
+  ok "-p 0 / -n 0 skip their tests"
+else
+  bad "-p 0 / -n 0: $(cat "$WORK/z.txt" "$WORK/z.err")"
+fi
+
+# 5. Bad input (rejected before any run): one stderr line, exit code 1 or 2, nothing on stdout.
+for args in "-p 0 -n 0" "-p -1" "-n -2" "-r 0" "-p x" "-t -1"; do
   # shellcheck disable=SC2086
   "$DSV3" bench --model "$WORK/tiny" $args >"$WORK/e.out" 2>"$WORK/e.err"
   rc=$?

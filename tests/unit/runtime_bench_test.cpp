@@ -133,15 +133,32 @@ TEST_P(BenchTiny, RealClockGivesPositiveFiniteRates) {
 
 TEST_P(BenchTiny, BadOptionsThrow) {
   BenchOptions opt;
-  opt.prompt_lengths = {0};
+  opt.prompt_lengths = {0};  // 0 drops a test; nothing left to measure
+  opt.gen_lengths = {0};
+  EXPECT_THROW(run_bench(*model_, opt), Error);
+  opt.prompt_lengths = {-1};
   opt.gen_lengths = {};
   EXPECT_THROW(run_bench(*model_, opt), Error);
   opt.prompt_lengths = {4};
+  opt.gen_lengths = {-2};
+  EXPECT_THROW(run_bench(*model_, opt), Error);
+  opt.gen_lengths = {};
   opt.repetitions = 0;
   EXPECT_THROW(run_bench(*model_, opt), Error);
   opt.repetitions = 1;
   opt.gen_lengths = {model_->config().max_position_embeddings};  // + the tg prompt: too long
   EXPECT_THROW(run_bench(*model_, opt), Error);
+}
+
+TEST_P(BenchTiny, ZeroLengthsDropTheirTests) {
+  BenchOptions opt;
+  opt.repetitions = 1;
+  opt.warmup_runs = 0;
+  opt.prompt_lengths = {0, 4};
+  opt.gen_lengths = {0};
+  const std::vector<BenchResult> r = run_bench(*model_, opt);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].test, "pp4");
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, BenchTiny, ::testing::Values(false, true),
