@@ -118,6 +118,12 @@ int register_all() {
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }
+  // Batched decode (a serving step of 16 sequences) on the rows path, f32 activations.
+  for (DType dt : {DType::BF16, DType::I8, DType::I4})
+    benchmark::RegisterBenchmark((std::string("quant_rows/") + short_name(dt) + "/4608x2048/T16").c_str(), bm_matmul,
+                                 dt, 4608, 2048, 16, MatmulPath::kRows, Int8Activations::kOff)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   // int8 activations (AVX-512 VNNI; the default for I4): vpdpbusd rows kernel for decode,
   // int8 GEMM for prefill.
   for (DType dt : {DType::I8, DType::I4})
