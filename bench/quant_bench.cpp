@@ -84,7 +84,7 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, 
   st.counters["FLOP/s"] = benchmark::Counter(2.0 * double(N) * double(K) * double(T),
                                              benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()) +
-              (act == Int8Activations::kAll ? " int8-act" : ""));
+              (int8_activations() == Int8Activations::kAll ? " int8-act" : ""));
   set_int8_activations(saved);
 }
 

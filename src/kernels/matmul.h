@@ -87,7 +87,10 @@ void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 // use_int8_activations applies): per token and group s_x = max|x|/127, xq = round-to-even
 // (x · 127/max|x|), then y = fma(float(Σ_g q·xq), s_w·s_x, y) over the groups in order.
 // The VNNI tiles kernel matches it bit for bit.
+// Groups with max|x| < kInt8ActTinyMax quantise to zero; a NaN or infinite activation makes
+// its group's scale NaN, so that token's outputs are NaN (as on the f32 path). Both paths.
 void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
+inline constexpr float kInt8ActTinyMax = 1e-30f;
 
 // Row r of W as f32 (embedding lookup, absorbed-MLA weight slices, tests). out has K floats.
 // Bit-identical at every SIMD level: each element is decode(w) × scale_inv, one rounding.

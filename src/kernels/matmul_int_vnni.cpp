@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "kernels/matmul_internal.h"
 
@@ -44,6 +45,9 @@ inline __mmask64 mask64(int64_t n) {
 }
 
 constexpr int64_t kChunk = 64;  // weights per vpdpbusd
+// Groups whose largest |x| is below this quantise to zero: 127/m must stay finite. Shared
+// with the scalar twin (matmul_int8_activations_ref) through matmul.h's documented rule.
+constexpr float kTinyMax = kInt8ActTinyMax;
 // u = q + o: I8 codes get their sign bit flipped (o = 128), I4 nibbles are stored as q + 8.
 template <bool kInt4>
 constexpr uint8_t kOffset = kInt4 ? 8 : 128;
@@ -71,16 +75,26 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p, uint
     for (int64_t g = 0; g < p.groups; ++g) {
       const int64_t g0 = g * G, g1 = imin(K, g0 + G);
       __m512 amax = _mm512_setzero_ps();
-      for (int64_t k = g0; k < g1; k += 16)
-        amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask16(g1 - k), xt + k)));
+      __mmask16 nan_lanes = 0;
+      for (int64_t k = g0; k < g1; k += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(mask16(g1 - k), xt + k);
+        nan_lanes |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(v));
+      }
+      const bool unordered = nan_lanes != 0;
       const float m = _mm512_reduce_max_ps(amax);
-      const float s = m / 127.0f;
+      // A NaN or infinite activation makes the group's scale NaN (the outputs become NaN, as
+      // on the f32 path); a group below kTinyMax contributes 0 (127/m would overflow).
+      const bool nonfinite = unordered || !(m <= std::numeric_limits<float>::max());
+      const bool zero = nonfinite || m < kTinyMax;
+      const float s = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 127.0f;
       p.sx[t * p.groups + g] = s;
-      const __m512 inv = _mm512_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+      const __m512 inv = _mm512_set1_ps(zero ? 0.0f : 127.0f / m);
       __m512i corr = _mm512_setzero_si512();
       for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += kChunk) {
         __m512 v[4];
-        for (int j = 0; j < 4; ++j) v[j] = _mm512_maskz_loadu_ps(mask16(K - c - 16 * j), xt + c + 16 * j);
+        for (int j = 0; j < 4; ++j)  // zero groups store zeros (x·0 would be NaN for x = inf)
+          v[j] = zero ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask16(K - c - 16 * j), xt + c + 16 * j);
         if constexpr (kEvensOdds) {
           const __m512 e0 = _mm512_permutex2var_ps(v[0], even, v[1]), e1 = _mm512_permutex2var_ps(v[2], even, v[3]);
           const __m512 o0 = _mm512_permutex2var_ps(v[0], odd, v[1]), o1 = _mm512_permutex2var_ps(v[2], odd, v[3]);
@@ -310,9 +324,11 @@ void tiles_kernel(const float* x, const WeightMatrix& w, float* y, int64_t t0, i
 
   const int64_t kc = G * (G >= kPanelBytes ? 1 : kPanelBytes / G);
   const int64_t panel_groups = kc / G;
-  float* panel = scratch(1, size_t(kTileRows * (kc + panel_groups)));
+  // A panel holds at most min(kc, Kp) weight bytes per row (huge groups: the row's Kp).
+  const int64_t kbuf = imin(kc, p.Kp);
+  float* panel = scratch(1, size_t(kTileRows * kbuf / 4 + kTileRows * panel_groups));
   uint8_t* P = reinterpret_cast<uint8_t*>(panel);
-  float* Ps = panel + kTileRows * kc / 4;
+  float* Ps = panel + kTileRows * kbuf / 4;  // 64-byte aligned: kbuf is a multiple of 64
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
   const char* wbytes = static_cast<const char*>(w.data);
   const int64_t calls = ceil_div(T, kTileMr);

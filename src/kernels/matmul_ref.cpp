@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/error.h"
@@ -60,10 +61,16 @@ void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& 
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t g1 = std::min(K, (g + 1) * G);
       float m = 0;
-      for (int64_t k = g * G; k < g1; ++k) m = std::max(m, std::fabs(xt[k]));
-      sx[size_t(g)] = m / 127.0f;
-      const float inv = m > 0 ? 127.0f / m : 0.0f;
-      for (int64_t k = g * G; k < g1; ++k) xq[size_t(k)] = int32_t(std::nearbyint(xt[k] * inv));  // ties to even
+      bool nonfinite = false;
+      for (int64_t k = g * G; k < g1; ++k) {
+        m = std::max(m, std::fabs(xt[k]));
+        nonfinite |= !std::isfinite(xt[k]);
+      }
+      const bool zero = nonfinite || m < kInt8ActTinyMax;
+      sx[size_t(g)] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 127.0f;
+      const float inv = zero ? 0.0f : 127.0f / m;
+      for (int64_t k = g * G; k < g1; ++k)  // ties to even
+        xq[size_t(k)] = zero ? 0 : int32_t(std::nearbyint(xt[k] * inv));
     }
     for (int64_t n = 0; n < w.rows; ++n) {
       const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);

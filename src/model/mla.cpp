@@ -57,26 +57,23 @@ void attend_naive(const AttentionWeights& w, const Dims& d, float scale, const f
   const int64_t KV = d.Dn + d.Dv;
   std::vector<float> kv(size_t(S * d.H * KV));  // [S, H, Dn+Dv]
   matmul_split(latent.data(), S, S, w.kv_b, kv.data());
-  std::vector<float> keys(size_t(S * d.H * d.Dq));  // [S, H, Dn+Dr]
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t h = 0; h < d.H; ++h) {
-      float* k = &keys[size_t((s * d.H + h) * d.Dq)];
-      std::memcpy(k, &kv[size_t((s * d.H + h) * KV)], sizeof(float) * d.Dn);
-      std::memcpy(k + d.Dn, cache.row(s) + d.Rkv, sizeof(float) * d.Dr);
-    }
   const int64_t blocks = (T + kQueryBlock - 1) / kQueryBlock;
-  // Items are (head, block) head-major: the static split gives each thread whole heads.
+  // Items are (head, block) head-major, so a thread's range covers few heads (whole heads
+  // when H divides evenly); the head's key rows are built when its first item comes up.
   ThreadPool::global().parallel_for(d.H * blocks, [&](int64_t b, int64_t e) {
     std::vector<const float*> krows(static_cast<size_t>(S)), vrows(static_cast<size_t>(S));
-    std::vector<float> qb(size_t(kQueryBlock * d.Dq)), ob(size_t(kQueryBlock * d.Dv)),
+    std::vector<float> keys(size_t(S * d.Dq)), qb(size_t(kQueryBlock * d.Dq)), ob(size_t(kQueryBlock * d.Dv)),
         scores(size_t(kQueryBlock * S));
     std::vector<int64_t> n(static_cast<size_t>(kQueryBlock));
     int64_t table_head = -1;
     for (int64_t item = b; item < e; ++item) {
       const int64_t h = item / blocks, t0 = item % blocks * kQueryBlock, nt = std::min(kQueryBlock, T - t0);
-      if (h != table_head) {
+      if (h != table_head) {  // key row s of head h: [k_nope ; k_pe], one Dn+Dr dot per score
         for (int64_t s = 0; s < S; ++s) {
-          krows[size_t(s)] = &keys[size_t((s * d.H + h) * d.Dq)];
+          float* k = &keys[size_t(s * d.Dq)];
+          std::memcpy(k, &kv[size_t((s * d.H + h) * KV)], sizeof(float) * d.Dn);
+          std::memcpy(k + d.Dn, cache.row(s) + d.Rkv, sizeof(float) * d.Dr);
+          krows[size_t(s)] = k;
           vrows[size_t(s)] = &kv[size_t((s * d.H + h) * KV + d.Dn)];
         }
         table_head = h;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -182,23 +183,30 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
   ThreadPool pool(2);
   const std::vector<Shape> shapes = {{1, 1, 64, 1},    {3, 63, 64, 1},   {5, 64, 64, 1},  {7, 65, 64, 1},
                                      {9, 129, 128, 1}, {33, 255, 128, 1}, {17, 300, 192, 1}, {70, 2049, 128, 1},
-                                     {12, 77, 64, 3},  {6, 640, 128, 128}, {40, 2300, 1088, 1}};
+                                     {12, 77, 64, 3},  {6, 640, 128, 128}, {40, 2300, 1088, 1},
+                                     {70, 300, 64, 3},  {33, 2000, 192, 1}, {9, 700, 1088, 1}};
   for (const Shape& s : shapes) {
     IntWeight iw = make_int_weight(GetParam(), s.N, s.K, s.group, s.br, rng);
     const std::vector<float> d = dequantized(iw.w);
-    for (int64_t T : {1, 2, 3, 5, 7, 13}) {
+    for (int64_t T : {1, 2, 3, 4, 5, 10, 13}) {
       std::vector<float> x = random_vec(T * s.K, rng);
       if (T == 3) x[0] = 0, x[1] = 40.0f;  // an outlier widens its group's activation step
-      std::vector<float> ref(size_t(T * s.N)), y(size_t(T * s.N)), one(size_t(s.N)), twin(size_t(T * s.N));
+      constexpr int64_t kPad = 9;  // guard values on both sides of y
+      std::vector<float> ref(size_t(T * s.N)), ybuf(size_t(T * s.N + 2 * kPad)), one(size_t(s.N)),
+          twin(size_t(T * s.N));
+      float* y = ybuf.data() + kPad;
       matmul_ref(x.data(), T, iw.w, ref.data());
       matmul_int8_activations_ref(x.data(), T, iw.w, twin.data());
       for (Isa isa : supported_isas()) {
         if (isa < Isa::kAvx512) continue;
         for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
-          matmul_with(isa, path, x.data(), T, iw.w, y.data(), pool);
+          std::fill(ybuf.begin(), ybuf.end(), -7.5f);
+          matmul_with(isa, path, x.data(), T, iw.w, y, pool);
+          for (int64_t i = 0; i < kPad; ++i)
+            ASSERT_TRUE(ybuf[size_t(i)] == -7.5f && y[T * s.N + i] == -7.5f) << "write outside y " << iw.w.name;
           // The tiles path (prefill GEMM) runs the scalar twin's operations exactly.
           if (path == MatmulPath::kTiles) {
-            for (size_t i = 0; i < y.size(); ++i)
+            for (size_t i = 0; i < twin.size(); ++i)
               ASSERT_EQ(y[i], twin[i]) << iw.w.name << " " << isa_name(isa) << " tiles vs twin, T=" << T << " i=" << i;
           }
           for (int64_t t = 0; t < T; ++t) {
@@ -221,6 +229,46 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
               ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " " << path_name(path) << " t=" << t;
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// Int8 activations at the edges: a group whose activations are all tiny (below
+// kInt8ActTinyMax) contributes 0; a NaN or infinite activation makes its token's outputs NaN
+// (as the f32 path would), never a finite garbage value; other tokens are unaffected.
+TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
+  set_int8_activations(Int8Activations::kAll);
+  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937 rng(21);
+  ThreadPool pool(2);
+  IntWeight iw = make_int_weight(GetParam(), 40, 256, 128, 1, rng);
+  const int64_t T = 4, N = 40, K = 256;
+  std::vector<float> x = random_vec(T * K, rng);
+  for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;  // token 0, group 0: tiny
+  x[size_t(K + 200)] = std::numeric_limits<float>::quiet_NaN();  // token 1
+  x[size_t(2 * K + 3)] = -std::numeric_limits<float>::infinity();  // token 2
+  std::vector<float> twin(size_t(T * N)), y(size_t(T * N));
+  matmul_int8_activations_ref(x.data(), T, iw.w, twin.data());
+  // Token 0 equals the same token with group 0 zeroed; token 3 stays finite.
+  std::vector<float> x0(x.begin(), x.begin() + K), y0(static_cast<size_t>(N));
+  std::fill(x0.begin(), x0.begin() + 128, 0.0f);
+  matmul_int8_activations_ref(x0.data(), 1, iw.w, y0.data());
+  for (int64_t n = 0; n < N; ++n) {
+    EXPECT_EQ(twin[size_t(n)], y0[size_t(n)]);
+    EXPECT_TRUE(std::isnan(twin[size_t(N + n)]) && std::isnan(twin[size_t(2 * N + n)]));
+    EXPECT_TRUE(std::isfinite(twin[size_t(3 * N + n)]));
+  }
+  for (Isa isa : supported_isas()) {
+    if (isa < Isa::kAvx512) continue;
+    for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
+      matmul_with(isa, path, x.data(), T, iw.w, y.data(), pool);
+      for (int64_t n = 0; n < N; ++n) {
+        ASSERT_TRUE(std::isfinite(y[size_t(n)]) && std::isfinite(y[size_t(3 * N + n)])) << path_name(path);
+        ASSERT_TRUE(std::isnan(y[size_t(N + n)]) && std::isnan(y[size_t(2 * N + n)])) << path_name(path) << " n=" << n;
+        if (path == MatmulPath::kTiles) {
+          ASSERT_EQ(y[size_t(n)], twin[size_t(n)]);
         }
       }
     }

@@ -96,6 +96,27 @@ TEST_F(TinyModel, ChunkedPrefillMatchesOneShot) {
   EXPECT_LT(rel_diff(full, lg), 1e-5);
 }
 
+// A prompt longer than prefill attention's query blocks (64 rows): blocks past the first,
+// per-block causal lengths. One shot vs absorbed attention, and vs chunks that split blocks
+// (prefill rows do not depend on the chunking: bitwise).
+TEST_F(TinyModel, LongPromptAcrossQueryBlocks) {
+  auto m = Model::load(*dir_);
+  const int64_t T = 150, V = m->vocab_size(), D = m->hidden_size();
+  std::vector<int32_t> ids(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) ids[size_t(t)] = int32_t((t * 7919 + 13) % V);
+  auto full = full_logits(*m, ids, MlaPath::kNaive);
+  EXPECT_LT(rel_diff(full, full_logits(*m, ids, MlaPath::kAbsorbed)), 1e-5);
+  CacheRun r(*m, T);
+  std::vector<float> h(size_t(T * D)), lg(size_t(T * V));
+  for (int64_t t0 = 0; t0 < T;) {
+    const int64_t n = std::min<int64_t>(t0 == 0 ? 70 : 47, T - t0);
+    m->forward(&ids[size_t(t0)], n, t0, r.rows, h.data() + t0 * D, MlaPath::kNaive);
+    t0 += n;
+  }
+  m->logits(h.data(), T, lg.data());
+  for (size_t i = 0; i < lg.size(); ++i) ASSERT_EQ(lg[i], full[i]) << "logit " << i;
+}
+
 TEST_F(TinyModel, MtpIncrementalMatchesFull) {
   auto m = Model::load(*dir_);
   ASSERT_EQ(m->num_mtp(), 1);
