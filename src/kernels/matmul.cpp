@@ -112,6 +112,8 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
     return;
   }
   const int64_t panel = ks.panel_rows;
+  if (isa >= Isa::kAvx512 && is_int_weight(w.dtype) && matmul_detail::use_int8_activations(w))
+    return matmul_detail::tiles_int_vnni_pooled(x, T, w, y, pool, serial, panel);
   if (serial) {
     ks.tiles(x, T, w, y, 0, T, 0, N);
   } else if (N >= threads * panel) {

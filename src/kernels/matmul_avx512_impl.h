@@ -588,10 +588,9 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
     case DType::F32: return tiles_fn<DecF32>(x, T, w, y, t0, t1, n0, n1);
     case DType::F16: return tiles_fn<DecF16>(x, T, w, y, t0, t1, n0, n1);
     case DType::BF16: return tiles_fn<DecBf16>(x, T, w, y, t0, t1, n0, n1);
-    case DType::I8:
-      return use_int8_activations(w) ? tiles_int_vnni(x, T, w, y, t0, t1, n0, n1) : tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
-    case DType::I4:
-      return use_int8_activations(w) ? tiles_int_vnni(x, T, w, y, t0, t1, n0, n1) : tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
+    // With int8 activations matmul_with runs tiles_int_vnni_pooled instead.
+    case DType::I8: return tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
+    case DType::I4: return tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
     default: return tiles_fn<DecFp8>(x, T, w, y, t0, t1, n0, n1);
   }
 }

@@ -56,17 +56,24 @@ constexpr int64_t kPrefetchBytes = 4096;
 // Prepared activations of T tokens: xq[t][Kp] bytes (Kp = K rounded up to 64, zeros past
 // K; I4 chunks in evens-then-odds order), sx[t][g], and the accumulators' starting values
 // neg[t][g] (16 int32 lanes: -o·Σ xq over the lane's bytes in every chunk of the group).
+// The tiles path needs only the lanes' total: corr[t][g] = -o·Σ_g xq (neg is then unused).
 struct PreparedX {
   int8_t* xq;
   float* sx;
   int32_t* neg;
+  int32_t* corr;
   int64_t Kp, groups;
+  // The same arrays from token t on.
+  PreparedX from(int64_t t) const {
+    return {xq + t * Kp, sx + t * groups, neg ? neg + t * groups * 16 : nullptr, corr ? corr + t * groups : nullptr,
+            Kp, groups};
+  }
 };
 
 // kEvensOdds stores each chunk's activations evens then odds (the rows path's I4 order);
 // the tiles path keeps the order k and unpacks its nibbles instead. o: the weights' offset.
 template <bool kEvensOdds>
-void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p, uint8_t o) {
+void prepare(const float* x, int64_t T, int64_t K, int64_t G, const PreparedX& p, uint8_t o) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i offset = _mm512_set1_epi8(char(o));
@@ -108,7 +115,8 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, PreparedX& p, uint
         }
         corr = _mm512_dpbusd_epi32(corr, offset, _mm512_loadu_si512(out));
       }
-      _mm512_storeu_si512(p.neg + (t * p.groups + g) * 16, _mm512_sub_epi32(_mm512_setzero_si512(), corr));
+      if (p.neg) _mm512_storeu_si512(p.neg + (t * p.groups + g) * 16, _mm512_sub_epi32(_mm512_setzero_si512(), corr));
+      else p.corr[t * p.groups + g] = -_mm512_reduce_add_epi32(corr);
     }
   }
 }
@@ -187,6 +195,7 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
   float* meta = scratch(3, size_t(T * p.groups * 17));
   p.neg = reinterpret_cast<int32_t*>(meta);
   p.sx = meta + T * p.groups * 16;
+  p.corr = nullptr;
   prepare<kInt4>(x, T, K, G, p, kOffset<kInt4>);
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
   const int64_t scale_cols = p.groups;
@@ -304,28 +313,32 @@ void tile_micro(const int8_t* xq, int64_t ldx, const float* sx, const int32_t* c
 using TileFn = void (*)(const int8_t*, int64_t, const float*, const int32_t*, int64_t, const uint8_t*, const float*,
                         int64_t, int64_t, int64_t, float*, int64_t, int64_t, bool);
 
-template <bool kInt4>
-void tiles_kernel(const float* x, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
-  static constexpr TileFn micro[kTileMr] = {&tile_micro<1>, &tile_micro<2>, &tile_micro<3>,
-                                            &tile_micro<4>, &tile_micro<5>, &tile_micro<6>};
-  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
+// Quantised activations of T tokens for the tiles path in scratch slots 0 and 3 of the
+// calling thread (other threads may read them during the product).
+PreparedX alloc_tiles_x(int64_t T, int64_t K, int64_t G) {
   PreparedX p;
   p.Kp = ceil_div(K, kChunk) * kChunk;
   p.groups = ceil_div(K, G);
-  // Scratch slot 0: int8 activations; 3: accumulator starts, scales, per-group corrections;
-  // 1: the panel (bytes, then its scales).
   p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
-  float* meta = scratch(3, size_t(T * p.groups * 18));
-  p.neg = reinterpret_cast<int32_t*>(meta);
-  p.sx = meta + T * p.groups * 16;
-  int32_t* corr = reinterpret_cast<int32_t*>(meta + T * p.groups * 17);
-  prepare<false>(x + t0 * K, T, K, G, p, kOffset<kInt4>);
-  for (int64_t i = 0; i < T * p.groups; ++i) corr[i] = _mm512_reduce_add_epi32(_mm512_loadu_si512(p.neg + 16 * i));
+  float* meta = scratch(3, size_t(T * p.groups * 2));
+  p.sx = meta;
+  p.corr = reinterpret_cast<int32_t*>(meta + T * p.groups);
+  p.neg = nullptr;
+  return p;
+}
 
+// y[t, n] for t in [t0, t1), n in [n0, n1) from prepared activations p (of token 0).
+template <bool kInt4>
+void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
+                    int64_t n1) {
+  static constexpr TileFn micro[kTileMr] = {&tile_micro<1>, &tile_micro<2>, &tile_micro<3>,
+                                            &tile_micro<4>, &tile_micro<5>, &tile_micro<6>};
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
+  const PreparedX q = p.from(t0);
   const int64_t kc = G * (G >= kPanelBytes ? 1 : kPanelBytes / G);
   const int64_t panel_groups = kc / G;
-  // A panel holds at most min(kc, Kp) weight bytes per row (huge groups: the row's Kp).
-  const int64_t kbuf = imin(kc, p.Kp);
+  // Scratch slot 1: the panel (bytes, then its scales); at most min(kc, Kp) bytes per row.
+  const int64_t kbuf = imin(kc, q.Kp);
   float* panel = scratch(1, size_t(kTileRows * kbuf / 4 + kTileRows * panel_groups));
   uint8_t* P = reinterpret_cast<uint8_t*>(panel);
   float* Ps = panel + kTileRows * kbuf / 4;  // 64-byte aligned: kbuf is a multiple of 64
@@ -351,11 +364,30 @@ void tiles_kernel(const float* x, const WeightMatrix& w, float* y, int64_t t0, i
         for (const int64_t e = imin(lines, line + per_call); line < e; ++line)
           _mm_prefetch(wbytes + (pn + line / row_lines) * wstride + poff + (line % row_lines) * 64, _MM_HINT_T1);
         const int64_t mr = imin(kTileMr, T - t);
-        micro[mr - 1](p.xq + t * p.Kp + k0, p.Kp, p.sx + t * p.groups + g0, corr + t * p.groups + g0, p.groups, P, Ps,
-                      ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
+        micro[mr - 1](q.xq + t * q.Kp + k0, q.Kp, q.sx + t * q.groups + g0, q.corr + t * q.groups + g0, q.groups, P,
+                      Ps, ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
       }
     }
   }
+}
+
+// The whole product on the pool: activations quantised once (split over tokens), then the
+// panels split as matmul_with splits the f32 tiles path.
+template <bool kInt4>
+void tiles_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
+                  int64_t row_grain) {
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols;
+  const PreparedX p = alloc_tiles_x(T, K, G);
+  auto prep = [&](int64_t b, int64_t e) { prepare<false>(x + b * K, e - b, K, G, p.from(b), kOffset<kInt4>); };
+  if (serial) {
+    prep(0, T);
+    return tiles_multiply<kInt4>(p, w, y, 0, T, 0, N);
+  }
+  pool.parallel_for(T, prep, 1);
+  if (N >= int64_t(pool.size()) * row_grain)
+    pool.parallel_for(N, [&](int64_t b, int64_t e) { tiles_multiply<kInt4>(p, w, y, 0, T, b, e); }, row_grain);
+  else
+    pool.parallel_for(T, [&](int64_t b, int64_t e) { tiles_multiply<kInt4>(p, w, y, b, e, 0, N); }, 8);
 }
 
 }  // namespace
@@ -366,12 +398,11 @@ void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, i
   else vnni::rows_kernel<false>(x, T, w, y, n0, n1);
 }
 
-void tiles_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
-                    int64_t n1) {
-  (void)T;
-  if (t1 <= t0 || n1 <= n0) return;
-  if (w.dtype == DType::I4) vnni::tiles_kernel<true>(x, w, y, t0, t1, n0, n1);
-  else vnni::tiles_kernel<false>(x, w, y, t0, t1, n0, n1);
+void tiles_int_vnni_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
+                           int64_t row_grain) {
+  if (T <= 0 || w.rows == 0) return;
+  if (w.dtype == DType::I4) vnni::tiles_pooled<true>(x, T, w, y, pool, serial, row_grain);
+  else vnni::tiles_pooled<false>(x, T, w, y, pool, serial, row_grain);
 }
 
 }  // namespace dsv3::matmul_detail

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/thread_pool.h"
 #include "kernels/matmul.h"
 
 namespace dsv3::matmul_detail {
@@ -34,10 +35,13 @@ const KernelSet& kernels_avx512vbmi();
 // levels call it when use_int8_activations(w): VNNI present, enabled for the dtype
 // (matmul.h Int8Activations), groups % 64 == 0.
 void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
-// The tiles path (prefill) of the same arithmetic: a register-blocked vpdpbusd GEMM over
-// panels of 32 rows unpacked to bytes; same contract as KernelSet::tiles.
-void tiles_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
-                    int64_t n1);
+// The tiles path (prefill) of the same arithmetic, a register-blocked vpdpbusd GEMM over
+// panels of 32 rows unpacked to bytes, as the whole product on `pool` (matmul_with calls it
+// instead of KernelSet::tiles): the activations are quantised once, not once per thread,
+// then panels are split over rows in multiples of row_grain (or over tokens when there are
+// few rows). serial: everything on the calling thread.
+void tiles_int_vnni_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
+                           int64_t row_grain);
 bool use_int8_activations(const WeightMatrix& w);
 
 // Thread-local scratch of at least n floats, 64-byte aligned. `slot` (0..3) picks one of a
