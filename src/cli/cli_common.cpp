@@ -90,6 +90,18 @@ void add_kv_cache_option(CLI::App* cmd, LatentFormat& f) {
       "3.5x fewer bytes per token)");
 }
 
+void add_speculative_options(CLI::App* cmd, std::string& method, int64_t& draft) {
+  cmd->add_option("--speculative", method, "Speculative decoding: mtp (the model's MTP module drafts)");
+  cmd->add_option("--draft", draft, "Tokens drafted per step with --speculative (default 2, at most 16)");
+}
+
+int64_t speculative_draft_of(const std::string& method, int64_t draft) {
+  if (method.empty()) return 0;
+  DSV3_CHECK(method == "mtp", "--speculative: only 'mtp' is supported, got '", method, "'");
+  DSV3_CHECK(draft >= 1 && draft <= 16, "--draft must be in [1, 16], got ", draft);
+  return draft;
+}
+
 bool is_valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t n = s.size(), i = 0;

@@ -37,6 +37,11 @@ void add_sampling_options(CLI::App* cmd, SamplingOverrides& s);
 // Error naming the accepted ones.
 void add_kv_cache_option(CLI::App* cmd, LatentFormat& f);
 
+// --speculative mtp --draft N on the serving commands; speculative_draft_of() turns them into
+// EngineOptions::speculative_draft (0 without --speculative) or an Error naming the problem.
+void add_speculative_options(CLI::App* cmd, std::string& method, int64_t& draft);
+int64_t speculative_draft_of(const std::string& method, int64_t draft);
+
 // True when the bytes are valid UTF-8 (no overlongs, surrogates or values past U+10FFFF).
 bool is_valid_utf8(const std::string& s);
 

@@ -25,6 +25,8 @@ struct Args {
   uint64_t seed = 42;
   bool json = false;
   LatentFormat kv_cache = LatentFormat::kF32;
+  std::string speculative;
+  int64_t draft = 2;
 };
 
 std::string ms(double s) {
@@ -53,6 +55,7 @@ void run(const Args& a) {
     o.engine.block_size = a.block_size;
     o.engine.max_batch_tokens = a.max_batch_tokens;
     o.engine.kv_cache = a.kv_cache;
+    o.engine.speculative_draft = speculative_draft_of(a.speculative, a.draft);
     const ServeBenchResult r = run_serve_bench(*model, o);
     if (a.json) {
       auto pct = [](const Percentiles& p) {
@@ -71,6 +74,9 @@ void run(const Args& a) {
                      {"itl", pct(r.itl_s)},
                      {"e2e", pct(r.e2e_s)},
                      {"preemptions", r.preemptions},
+                     {"speculative_draft", o.engine.speculative_draft},
+                     {"draft_tokens", r.spec_drafted},
+                     {"accepted_draft_tokens", r.spec_accepted},
                      {"kv_cache", latent_format_name(a.kv_cache)},
                      {"threads", ThreadPool::global().size()},
                      {"isa", matmul_isa()}});
@@ -82,6 +88,9 @@ void run(const Args& a) {
                 << " | " << ms(r.ttft_s.p50) << " / " << ms(r.ttft_s.p90) << " / " << ms(r.ttft_s.p99) << " | "
                 << ms(r.itl_s.p50) << " / " << ms(r.itl_s.p90) << " / " << ms(r.itl_s.p99) << " | " << r.preemptions
                 << " |" << std::endl;
+      if (r.spec_drafted > 0)
+        std::cerr << "speculative: " << r.spec_accepted << " of " << r.spec_drafted << " drafts accepted ("
+                  << 100.0 * double(r.spec_accepted) / double(r.spec_drafted) << " %)" << std::endl;
     }
   }
   if (a.json) std::cout << out.dump(2) << "\n";
@@ -103,6 +112,7 @@ void add_bench_serve(CLI::App& bench) {
   cmd->add_option("--cache-mb", a->cache_mb, "Latent cache size in MiB (default 2048)");
   cmd->add_option("--block-size", a->block_size, "Tokens per cache block (default 16)");
   add_kv_cache_option(cmd, a->kv_cache);
+  add_speculative_options(cmd, a->speculative, a->draft);
   cmd->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 256)");
   cmd->add_option("--seed", a->seed, "Seed of the random prompts (default 42)");
   cmd->add_flag("--json", a->json, "Print a JSON array, one object per concurrency level");

@@ -46,10 +46,7 @@ void run(const GenerateArgs& a) {
   }
   req.max_new_tokens = a.n;
   req.kv_cache = a.kv_cache;
-  if (!a.speculative.empty()) {
-    DSV3_CHECK(a.speculative == "mtp", "--speculative: only 'mtp' is supported, got '", a.speculative, "'");
-    req.speculative_draft = a.draft;
-  }
+  req.speculative_draft = speculative_draft_of(a.speculative, a.draft);
   DSV3_CHECK(a.relaxed_topk >= 1, "--relaxed-topk must be >= 1, got ", a.relaxed_topk);
   DSV3_CHECK(a.relaxed_topk > 1 || a.relaxed_delta == 0.0f, "--relaxed-delta needs --relaxed-topk N with N > 1");
   if (a.relaxed_topk > 1) {
@@ -107,8 +104,7 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--print-ids", a->print_ids, "End with one line holding the JSON list of generated ids");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
   cmd->add_flag("--stats", a->stats, "Print prefill/decode speed to stderr");
-  cmd->add_option("--speculative", a->speculative, "Speculative decoding method: mtp (the model's MTP module drafts)");
-  cmd->add_option("--draft", a->draft, "Tokens drafted per step with --speculative (default 2)");
+  add_speculative_options(cmd, a->speculative, a->draft);
   cmd->add_option("--relaxed-topk", a->relaxed_topk,
                   "Greedy speculation inside <think>: also accept a draft among the target's top N (default 1: exact)");
   cmd->add_option("--relaxed-delta", a->relaxed_delta,

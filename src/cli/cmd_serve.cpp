@@ -35,6 +35,8 @@ struct ServeArgs {
   int64_t cache_mb = 2048, block_size = 16, max_batch_tokens = 256, max_running = 64, max_queue = 256;
   int64_t max_body_bytes = int64_t(8) << 20;
   LatentFormat kv_cache = LatentFormat::kF32;
+  std::string speculative;
+  int64_t draft = 2;
 };
 
 void serve(const ServeArgs& a) {
@@ -68,6 +70,7 @@ void serve(const ServeArgs& a) {
   eo.max_running = a.max_running;
   eo.max_waiting = a.max_queue;
   eo.kv_cache = a.kv_cache;
+  eo.speculative_draft = speculative_draft_of(a.speculative, a.draft);
   Engine engine(*model, eo);
   const MemoryPlan plan = engine.plan();
   std::cerr << plan.to_string() << std::endl;
@@ -123,6 +126,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--cache-mb", a->cache_mb, "Latent cache budget in MiB (default 2048)");
   cmd->add_option("--block-size", a->block_size, "Tokens per cache block (default 16)");
   add_kv_cache_option(cmd, a->kv_cache);
+  add_speculative_options(cmd, a->speculative, a->draft);
   cmd->add_option("--max-batch-tokens", a->max_batch_tokens, "Tokens per engine step (default 256)");
   cmd->add_option("--max-running", a->max_running, "Sequences in the running batch (default 64)");
   cmd->add_option("--max-queue", a->max_queue, "Waiting requests before 429 (default 256)");

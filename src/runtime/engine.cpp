@@ -31,6 +31,12 @@ struct Engine::Sequence {
   std::vector<LatentRows> rows;
   Clock::time_point submitted, last_token;
   uint64_t admit_order = 0;
+  // Speculation (greedy requests when EngineOptions::speculative_draft > 0): MTP module 1's
+  // output at row computed-1, the input of the next draft (empty until that row has one);
+  // this step's draft count and drafts.
+  std::vector<float> mtp_h;
+  int64_t draft_n = 0;
+  std::vector<int32_t> drafts;
 
   Sequence(uint64_t i, EngineRequest r, TokenCallback c)
       : id(i), req(std::move(r)), cb(std::move(c)), sampler(req.sampling) {}
@@ -67,6 +73,10 @@ Engine::Engine(const Model& model, const EngineOptions& opts) : model_(model), o
   }
   DSV3_CHECK(n > 0, "engine: a cache budget of ", opts_.cache_bytes, " bytes holds no block of ", block_bytes,
              " bytes");
+  DSV3_CHECK(opts_.speculative_draft >= 0 && opts_.speculative_draft <= 16,
+             "engine: --draft must be in [1, 16], got ", opts_.speculative_draft);
+  DSV3_CHECK(opts_.speculative_draft == 0 || model_.num_mtp() >= 1,
+             "speculative decoding needs an MTP module, but ", model_.dir(), " has none");
   blocks_ = std::make_unique<BlockManager>(layers, layout, opts_.block_size, n);
   stats_.cache_blocks_total = n;
   stats_.cache_blocks_free = n;
@@ -226,6 +236,7 @@ bool Engine::preempt_one(const Sequence* keep) {
   running_.erase(running_.begin() + best);
   release_blocks(*victim);
   victim->computed = 0;
+  victim->mtp_h.clear();  // recomputed with its prefill
   waiting_.push_front(std::move(victim));
   std::lock_guard<std::mutex> lk(mu_);
   ++stats_.preemptions;
@@ -285,6 +296,28 @@ void Engine::apply_cancellations() {
   }
 }
 
+bool Engine::speculates(const Sequence& s) const { return opts_.speculative_draft > 0 && s.sampler.greedy(); }
+
+// s.draft_n greedy drafts from MTP module 1, the first from s.mtp_h, the next ones reusing
+// the module one position further on its own output and the previous draft (as
+// generate_speculative does). Their MTP cache rows past `computed` are overwritten once the
+// verified tokens are known.
+void Engine::draft(Sequence& s) {
+  const int64_t D = model_.hidden_size(), V = model_.vocab_size();
+  std::vector<float> h = s.mtp_h, h_next(static_cast<size_t>(D));
+  draft_logits_.resize(static_cast<size_t>(V));
+  s.drafts.clear();
+  for (int64_t i = 0; i < s.draft_n; ++i) {
+    if (i > 0) {
+      model_.mtp_forward(1, h.data(), &s.drafts.back(), 1, s.computed + i - 1, s.rows, h_next.data(), nullptr,
+                         MlaPath::kAbsorbed);
+      h.swap(h_next);
+    }
+    model_.mtp_logits(1, h.data(), 1, draft_logits_.data());
+    s.drafts.push_back(argmax(draft_logits_.data(), V));
+  }
+}
+
 bool Engine::step() {
   apply_cancellations();
   if (running_.empty() && waiting_.empty()) {
@@ -301,12 +334,21 @@ bool Engine::step() {
 
   // 1. One token for every decoding sequence; a new block when it crosses a boundary,
   //    preempting the newest other sequence when the pool is exhausted.
+  const int64_t ctx_now = context();
   std::vector<Sequence*> no_room;
   for (bool changed = true; changed;) {
     changed = false;
     for (auto& sp : running_) {
       Sequence* s = sp.get();
-      if (!s->decoding() || grow(*s, s->computed + 1)) continue;
+      if (!s->decoding()) continue;
+      // Drafts: at most N, no further than the context or the tokens still wanted (a step
+      // emits up to drafts + 1); none when their blocks cannot be had without preempting.
+      s->draft_n = 0;
+      if (speculates(*s) && !s->mtp_h.empty())
+        s->draft_n = std::max<int64_t>(0, std::min({opts_.speculative_draft, ctx_now - s->computed - 1,
+                                                    s->req.max_new_tokens - s->generated - 1}));
+      if (s->draft_n > 0 && !grow(*s, s->computed + 1 + s->draft_n)) s->draft_n = 0;
+      if (grow(*s, s->computed + 1)) continue;
       if (preempt_one(s)) {
         changed = true;
         break;
@@ -320,8 +362,8 @@ bool Engine::step() {
   }
   for (auto& sp : running_)
     if (sp->decoding()) {
-      decode.push_back({sp.get(), 1});
-      --budget;
+      decode.push_back({sp.get(), 1 + sp->draft_n});
+      budget -= 1 + sp->draft_n;
     }
 
   // 2. Prompt chunks: sequences already prefilling (admission order), then new admissions.
@@ -391,71 +433,138 @@ bool Engine::step() {
   order.insert(order.end(), decode.begin(), decode.end());
   int64_t n_prefill = 0;
   for (const Work& w : prefill) n_prefill += w.len;
+  const int64_t D = model_.hidden_size(), V = model_.vocab_size();
   for (const Work& w : order) {
     Sequence& s = *w.s;
     s.tables.resize(size_t(L));
     s.rows.resize(size_t(L));
     for (int64_t l = 0; l < L; ++l) s.rows[size_t(l)] = blocks_->layer_view(s.blocks, l, s.tables[size_t(l)]);
     slices.push_back({int64_t(ids.size()), w.len, s.computed, &s.rows});
-    ids.insert(ids.end(), s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + w.len);
+    ids.insert(ids.end(), s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + 1 + (w.len - 1) * !s.decoding());
+    if (s.decoding() && s.draft_n > 0) {
+      draft(s);
+      ids.insert(ids.end(), s.drafts.begin(), s.drafts.end());
+    }
   }
-  const int64_t T = int64_t(ids.size()), D = model_.hidden_size(), V = model_.vocab_size();
+  const int64_t T = int64_t(ids.size());
   hidden_.resize(size_t(T * D));
   model_.forward_batch(ids.data(), T, n_prefill, slices, hidden_.data());
 
   // 4. Logits for the sequences whose last token ran.
-  std::vector<size_t> sampled;  // indices into order
+  // A speculating sequence needs the logits of all its rows (each verifies the draft after
+  // it); its `computed` advances by the accepted rows only, in step 5.
+  std::vector<size_t> sampled;       // indices into order
+  std::vector<int64_t> first_logit;  // per sampled entry: its first row of logits_
   std::vector<float> last;
+  int64_t logit_rows = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     Sequence& s = *order[i].s;
-    s.computed += order[i].len;
-    if (s.computed == int64_t(s.tokens.size())) {
+    const bool verifying = s.decoding() && s.draft_n > 0;
+    if (!verifying) s.computed += order[i].len;
+    if (verifying || s.computed == int64_t(s.tokens.size())) {
       sampled.push_back(i);
-      const float* h = &hidden_[size_t((slices[i].row0 + order[i].len - 1) * D)];
-      last.insert(last.end(), h, h + D);
+      first_logit.push_back(logit_rows);
+      const int64_t n = verifying ? order[i].len : 1;
+      const float* h = &hidden_[size_t((slices[i].row0 + order[i].len - n) * D)];
+      last.insert(last.end(), h, h + n * D);
+      logit_rows += n;
     }
   }
   if (opts_.prefix_cache)
     for (const Work& w : order) publish_prefix(*w.s);
-  logits_.resize(sampled.size() * size_t(V));
-  if (!sampled.empty()) model_.logits(last.data(), int64_t(sampled.size()), logits_.data());
+  logits_.resize(size_t(logit_rows * V));
+  if (logit_rows > 0) model_.logits(last.data(), logit_rows, logits_.data());
 
   // 5. Sample, stream, finish.
   const auto now = Clock::now();
   const int64_t ctx = context();
   std::vector<Sequence*> done;
+  // 5a. The tokens each sampled entry yields: one sample, or for a verifying sequence the
+  // sample of each row while the draft before it matched (greedy: the argmax, as plain
+  // decoding would choose), then the first mismatch (or the bonus token after all drafts).
+  std::vector<std::vector<int32_t>> out(sampled.size());
   for (size_t j = 0; j < sampled.size(); ++j) {
     Sequence& s = *order[sampled[j]].s;
-    const float* lg = &logits_[j * size_t(V)];
-    TokenEvent ev;
-    ev.token = s.sampler.sample(lg, V);
-    if (s.req.top_logprobs >= 0) token_logprobs(lg, V, ev.token, s.req.top_logprobs, &ev.logprob, &ev.top_logprobs);
-    ev.prompt_tokens = s.prompt_len;
-    ev.cached_tokens = s.cached_tokens;
-    s.tokens.push_back(ev.token);
-    ++s.generated;
-    std::string reason;
-    if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), ev.token) != s.req.stop_ids.end()) reason = "stop";
-    else if (s.generated >= s.req.max_new_tokens || int64_t(s.tokens.size()) >= ctx) reason = "length";
-    if (!reason.empty()) {
-      ev.finished = true;
-      ev.finish_reason = reason;
+    const bool verifying = s.decoding() && s.draft_n > 0;
+    const int64_t rows = verifying ? order[sampled[j]].len : 1;
+    for (int64_t r = 0; r < rows; ++r) {
+      out[j].push_back(s.sampler.sample(&logits_[size_t((first_logit[j] + r) * V)], V));
+      if (!verifying || r == s.draft_n || out[j].back() != s.drafts[size_t(r)]) break;
     }
-    {
+    if (verifying) {
       std::lock_guard<std::mutex> lk(mu_);
-      ++stats_.generated_tokens;
-      const double dt = std::chrono::duration<double>(now - (s.generated == 1 ? s.submitted : s.last_token)).count();
-      if (s.generated == 1) stats_.time_to_first_token.observe(dt);
-      else stats_.time_per_output_token.observe(dt);
+      stats_.spec_drafted += uint64_t(s.draft_n);
+      stats_.spec_accepted += uint64_t(out[j].size() - 1);
     }
-    s.last_token = now;
-    if (!reason.empty()) retire(s, reason);  // as finish(): before the event that carries it
-    const bool keep = s.cb ? s.cb(ev) : true;
-    if (!reason.empty()) {
-      done.push_back(&s);
-    } else if (!keep) {
-      done.push_back(&s);
-      finish(s, "cancelled");
+  }
+  // 5b. MTP module 1 over every row run this step whose next token is now known: it writes
+  // their MTP cache rows (also in blocks published to the prefix cache) and gives the next
+  // draft's input. Verification rows past the accepted ones are overwritten in later steps.
+  for (size_t i = 0, j = 0; i < order.size(); ++i) {
+    Sequence& s = *order[i].s;
+    const bool is_sampled = j < sampled.size() && sampled[j] == i;
+    const size_t jj = j;
+    if (is_sampled) ++j;
+    if (!speculates(s)) continue;
+    const bool verifying = s.decoding() && s.draft_n > 0;
+    const int64_t c0 = verifying ? s.computed : s.computed - order[i].len;
+    std::vector<int32_t> next;  // the token after each row
+    if (verifying) {
+      next = out[jj];
+    } else if (is_sampled) {  // the chunk reached the end: its last row's next token was just sampled
+      next.assign(s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed);
+      next.push_back(out[jj][0]);
+    } else {  // a prompt chunk with more prompt after it
+      next.assign(s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed + 1);
+    }
+    const int64_t m = int64_t(next.size());
+    if (m == 0) continue;
+    mtp_out_.resize(size_t(m * D));
+    model_.mtp_forward(1, &hidden_[size_t(slices[i].row0 * D)], next.data(), m, c0, s.rows, mtp_out_.data(), nullptr,
+                       i < prefill.size() ? MlaPath::kNaive : MlaPath::kAbsorbed);
+    s.mtp_h.assign(mtp_out_.end() - D, mtp_out_.end());
+  }
+  // 5c. Stream the tokens; a token that ends the request drops the ones after it.
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    const size_t oi = sampled[j];
+    Sequence& s = *order[oi].s;
+    const bool verifying = s.decoding() && s.draft_n > 0;
+    if (verifying) s.computed += int64_t(out[j].size());  // `last` and the accepted drafts
+    for (size_t r = 0; r < out[j].size(); ++r) {
+      const float* lg = &logits_[size_t((first_logit[j] + int64_t(r)) * V)];
+      TokenEvent ev;
+      ev.token = out[j][r];
+      if (s.req.top_logprobs >= 0) token_logprobs(lg, V, ev.token, s.req.top_logprobs, &ev.logprob, &ev.top_logprobs);
+      ev.prompt_tokens = s.prompt_len;
+      ev.cached_tokens = s.cached_tokens;
+      s.tokens.push_back(ev.token);
+      ++s.generated;
+      std::string reason;
+      if (std::find(s.req.stop_ids.begin(), s.req.stop_ids.end(), ev.token) != s.req.stop_ids.end()) reason = "stop";
+      else if (s.generated >= s.req.max_new_tokens || int64_t(s.tokens.size()) >= ctx) reason = "length";
+      if (!reason.empty()) {
+        ev.finished = true;
+        ev.finish_reason = reason;
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++stats_.generated_tokens;
+        const double dt = std::chrono::duration<double>(now - (s.generated == 1 ? s.submitted : s.last_token)).count();
+        if (s.generated == 1) stats_.time_to_first_token.observe(dt);
+        else stats_.time_per_output_token.observe(dt);
+      }
+      s.last_token = now;
+      if (!reason.empty()) retire(s, reason);  // as finish(): before the event that carries it
+      const bool keep = s.cb ? s.cb(ev) : true;
+      if (!reason.empty()) {
+        done.push_back(&s);
+        break;
+      }
+      if (!keep) {
+        done.push_back(&s);
+        finish(s, "cancelled");
+        break;
+      }
     }
   }
   if (!done.empty())

@@ -41,6 +41,10 @@ struct EngineOptions {
   int64_t max_waiting = 256;          // queued requests; submit() beyond this throws EngineBusy
   bool prefix_cache = true;           // reuse full prompt blocks across requests
   LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
+  // MTP speculative decoding (--speculative mtp --draft N): greedy requests draft up to N
+  // tokens per step with MTP module 1 and verify them as N+1 decode rows of the step's
+  // batch (runtime/speculative.h describes the scheme). 0: off. Needs an MTP module.
+  int64_t speculative_draft = 0;
 };
 
 struct EngineRequest {
@@ -127,6 +131,8 @@ class Engine {
   void finish(Sequence& s, const std::string& reason, const std::string& error = "");
   void fail_all(const std::string& error);
   void update_gauges();
+  bool speculates(const Sequence& s) const;
+  void draft(Sequence& s);
 
   const Model& model_;
   EngineOptions opts_;
@@ -143,7 +149,7 @@ class Engine {
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   uint64_t admit_counter_ = 0;
-  std::vector<float> hidden_, logits_;
+  std::vector<float> hidden_, logits_, mtp_out_, draft_logits_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
 };

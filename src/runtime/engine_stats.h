@@ -24,6 +24,7 @@ struct EngineStats {
   uint64_t prompt_tokens = 0, generated_tokens = 0;
   uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;  // prompt tokens looked up / served from cache
   uint64_t preemptions = 0, steps = 0;
+  uint64_t spec_drafted = 0, spec_accepted = 0;  // MTP draft tokens proposed / accepted
   int64_t waiting = 0, running = 0;
   int64_t cache_blocks_total = 0, cache_blocks_used = 0, cache_blocks_free = 0;
   int64_t cache_blocks_cached = 0;  // free but holding a reusable prefix (evictable, LRU)

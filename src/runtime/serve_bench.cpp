@@ -80,7 +80,8 @@ ServeBenchResult run_serve_bench(const Model& m, const ServeBenchOptions& opt) {
     engine.submit(w, [](const TokenEvent&) { return true; });
     engine.run_until_idle();
   }
-  const uint64_t preempt0 = engine.stats().preemptions;
+  const EngineStats stats0 = engine.stats();
+  const uint64_t preempt0 = stats0.preemptions;
   std::mutex mu;
   std::condition_variable cv;
   int64_t next = 0, done = 0;
@@ -140,7 +141,10 @@ ServeBenchResult run_serve_bench(const Model& m, const ServeBenchOptions& opt) {
   r.ttft_s = percentiles(ttft);
   r.itl_s = percentiles(itl);
   r.e2e_s = percentiles(e2e);
-  r.preemptions = engine.stats().preemptions - preempt0;
+  const EngineStats stats1 = engine.stats();
+  r.preemptions = stats1.preemptions - preempt0;
+  r.spec_drafted = stats1.spec_drafted - stats0.spec_drafted;
+  r.spec_accepted = stats1.spec_accepted - stats0.spec_accepted;
   return r;
 }
 

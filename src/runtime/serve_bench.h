@@ -45,6 +45,7 @@ struct ServeBenchResult {
   double requests_per_s = 0;
   Percentiles ttft_s, itl_s, e2e_s;
   uint64_t preemptions = 0;
+  uint64_t spec_drafted = 0, spec_accepted = 0;  // with EngineOptions::speculative_draft
 };
 
 ServeBenchResult run_serve_bench(const Model& m, const ServeBenchOptions& opt);

@@ -93,6 +93,9 @@ std::string ServerMetrics::render(const EngineStats& s) const {
   single(os, "dsv3_prefix_cache_hit_rate", "gauge", "prefix_cache_hit_tokens / prefix_cache_query_tokens.",
          s.prefix_query_tokens ? double(s.prefix_hit_tokens) / double(s.prefix_query_tokens) : 0.0);
   single(os, "dsv3_preemptions_total", "counter", "Sequences preempted when cache blocks ran out.", s.preemptions);
+  single(os, "dsv3_spec_draft_tokens_total", "counter", "Tokens drafted by MTP speculative decoding.", s.spec_drafted);
+  single(os, "dsv3_spec_accepted_tokens_total", "counter", "Drafted tokens accepted by verification.",
+         s.spec_accepted);
   single(os, "dsv3_engine_steps_total", "counter", "Scheduler steps (one batched forward each).", s.steps);
   os << prom_histogram("dsv3_time_to_first_token_seconds", "Time from submission to the first generated token.",
                        s.time_to_first_token);

@@ -91,6 +91,24 @@ for args in "-p 0 -n 0" "-p -1" "-n -2" "-r 0" "-p x" "-t -1"; do
     bad "bad option '$args': rc=$rc stdout=$(cat "$WORK/e.out") stderr=$(cat "$WORK/e.err")"
   fi
 done
+# 6. bench serve with MTP speculation: runs, reports the acceptance on stderr; a bad method or
+#    draft count is one stderr line.
+if "$DSV3" bench serve --model "$WORK/tiny" --scenario short -c 1 --requests 2 --speculative mtp --draft 2 \
+    >"$WORK/s.txt" 2>"$WORK/s.err" && grep -q '^| short | 1 | 2 |' "$WORK/s.txt" && grep -q 'drafts accepted' "$WORK/s.err"; then
+  ok "bench serve --speculative mtp"
+else
+  bad "bench serve --speculative mtp: $(cat "$WORK/s.txt" "$WORK/s.err")"
+fi
+for args in "--speculative eagle" "--speculative mtp --draft 0" "--speculative mtp --draft 17"; do
+  # shellcheck disable=SC2086
+  "$DSV3" bench serve --model "$WORK/tiny" --scenario short -c 1 --requests 1 $args >"$WORK/e.out" 2>"$WORK/e.err"
+  rc=$?
+  if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && [ "$(wc -l <"$WORK/e.err")" -eq 1 ]; then
+    ok "bench serve '$args' rejected"
+  else
+    bad "bench serve '$args': rc=$rc stderr=$(cat "$WORK/e.err")"
+  fi
+done
 if "$DSV3" bench --model "$WORK/missing" -r 1 >/dev/null 2>"$WORK/m.err"; then
   bad "missing model accepted"
 else

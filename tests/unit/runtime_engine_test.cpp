@@ -223,6 +223,83 @@ TEST(Engine, PrefixBlocksAreEvictedLeastRecentlyUsedFirst) {
   EXPECT_EQ(bm.lookup(1, t2), -1);  // another parent prefix
 }
 
+// MTP speculation in the engine (greedy requests draft, sampled ones decode plainly): every
+// request's tokens and logprobs bit-identical to the same request alone without speculation,
+// under chunked prefill, prefix hits, preemption and several draft lengths; drafts happen and
+// some are accepted.
+TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
+  ASSERT_GE(tiny().num_mtp(), 1);
+  std::vector<EngineRequest> reqs;
+  for (int i = 0; i < 10; ++i) reqs.push_back(greedy(prompt_of(2 + 9 * i, 300 + uint64_t(i % 7)), 5 + 3 * (i % 4)));
+  reqs[3].stop_ids = {reqs[3].prompt[0]};  // may stop early, in the middle of accepted drafts
+  EngineRequest sampled = greedy(prompt_of(20, 77), 12);
+  sampled.sampling.temperature = 0.8f;
+  sampled.sampling.seed = 5;
+  reqs.push_back(sampled);
+  std::vector<Outcome> solo;
+  for (const auto& r : reqs) solo.push_back(alone(r));
+  struct Setup {
+    int64_t draft, budget, blocks, block_size;
+    bool prefix;
+  };
+  for (const Setup& st : {Setup{1, 256, 256, 8, true}, Setup{3, 16, 256, 8, true}, Setup{5, 64, 40, 4, false}}) {
+    SCOPED_TRACE("draft " + std::to_string(st.draft) + " budget " + std::to_string(st.budget) + " blocks " +
+                 std::to_string(st.blocks));
+    EngineOptions o;
+    o.cache_blocks = st.blocks;
+    o.block_size = st.block_size;
+    o.max_batch_tokens = st.budget;
+    o.prefix_cache = st.prefix;
+    o.speculative_draft = st.draft;
+    Engine e(tiny(), o);
+    Collector c;
+    std::vector<uint64_t> ids(reqs.size());
+    for (size_t i = 0; i < 6; ++i) ids[i] = e.submit(reqs[i], c.callback(&ids[i]));
+    for (int k = 0; k < 4; ++k) e.step();
+    for (size_t i = 6; i < reqs.size(); ++i) ids[i] = e.submit(reqs[i], c.callback(&ids[i]));
+    e.run_until_idle();
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      const Outcome& got = c.out[ids[i]];
+      ASSERT_TRUE(got.finished) << "request " << i;
+      EXPECT_EQ(got.finish_reason, solo[i].finish_reason) << "request " << i;
+      EXPECT_EQ(got.tokens, solo[i].tokens) << "request " << i;
+      ASSERT_EQ(got.logprobs.size(), solo[i].logprobs.size());
+      for (size_t k = 0; k < got.logprobs.size(); ++k)
+        EXPECT_EQ(got.logprobs[k], solo[i].logprobs[k]) << "request " << i << " token " << k << " (bitwise)";
+    }
+    const EngineStats s = e.stats();
+    EXPECT_GT(s.spec_drafted, 0u);
+    EXPECT_GT(s.spec_accepted, 0u);
+    EXPECT_LE(s.spec_accepted, s.spec_drafted);
+    EXPECT_EQ(s.cache_blocks_used, 0);
+    if (st.prefix) {
+      EXPECT_GT(s.prefix_hit_tokens, 0u);
+    }
+  }
+  {  // Preemption (12 blocks of 4 tokens for four sequences growing to 30): recomputed
+     // sequences rebuild their MTP rows with their prefill and keep their outputs.
+    EngineOptions o;
+    o.cache_blocks = 12;
+    o.block_size = 4;
+    o.max_batch_tokens = 64;
+    o.prefix_cache = false;
+    o.speculative_draft = 3;
+    Engine e(tiny(), o);
+    Collector c;
+    std::vector<uint64_t> ids(4);
+    std::vector<EngineRequest> small;
+    for (size_t i = 0; i < ids.size(); ++i) small.push_back(greedy(prompt_of(6, 50 + i), 24));
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = e.submit(small[i], c.callback(&ids[i]));
+    e.run_until_idle();
+    EXPECT_GT(e.stats().preemptions, 0u);
+    for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(c.out[ids[i]].tokens, alone(small[i]).tokens) << "request " << i;
+  }
+  EngineOptions bad;
+  bad.cache_blocks = 8;
+  bad.speculative_draft = 17;
+  EXPECT_THROW(Engine(tiny(), bad), Error);
+}
+
 TEST(Engine, PreemptsWhenBlocksRunOutAndFinishesEverything) {
   // 12 blocks of 4 tokens: four sequences growing to 30 tokens cannot all fit.
   EngineOptions o;
