@@ -10,20 +10,28 @@ export NODE_PATH="$(cd "$cache/npm/node_modules" && pwd)"
 WORK="$(mktemp -d)"; PID=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 "$DSV3" init --out "$WORK/tiny" --preset tiny --seed 9 >/dev/null || exit 1
-# A small step budget so prompts are chunked while others decode.
-"$DSV3" serve --model "$WORK/tiny" --port 0 --max-batch-tokens 24 --block-size 8 2>"$WORK/log" >/dev/null &
-PID=$!
-URL=""
-for _ in $(seq 1 300); do
-  URL="$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$WORK/log" | head -1 | sed 's/listening on //')"
-  [ -n "$URL" ] && break
-  kill -0 "$PID" 2>/dev/null || break
-  sleep 0.1
+# A small step budget so prompts are chunked while others decode; then the same with MTP
+# speculation (greedy streams draft and verify in the shared batch).
+P=0; F=0
+for extra in "" "--speculative mtp --draft 3"; do
+  # shellcheck disable=SC2086
+  "$DSV3" serve --model "$WORK/tiny" --port 0 --max-batch-tokens 24 --block-size 8 $extra 2>"$WORK/log" >/dev/null &
+  PID=$!
+  URL=""
+  for _ in $(seq 1 300); do
+    URL="$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$WORK/log" | head -1 | sed 's/listening on //')"
+    [ -n "$URL" ] && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$URL" ] || { echo "server did not start ($extra)"; cat "$WORK/log"; echo "$P passed, $((F + 1)) failed"; exit 1; }
+  out="$(DSV3_URL="$URL" DSV3_KEY=none DSV3_MODEL_NAME=tiny node "$SRC/tests/integration/serve_invariance/invariance.mjs")"
+  rc=$?
+  echo "${extra:-plain}:"
+  echo "$out"
+  P=$((P + $(echo "$out" | grep -c '^PASS'))); F=$((F + $(echo "$out" | grep -c '^FAIL')))
+  [ "$rc" -eq 0 ] || F=$((F + 1))
+  kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; PID=""
 done
-[ -n "$URL" ] || { echo "server did not start"; cat "$WORK/log"; echo "0 passed, 1 failed"; exit 1; }
-out="$(DSV3_URL="$URL" DSV3_KEY=none DSV3_MODEL_NAME=tiny node "$SRC/tests/integration/serve_invariance/invariance.mjs")"
-rc=$?
-echo "$out"
-p=$(echo "$out" | grep -c '^PASS'); f=$(echo "$out" | grep -c '^FAIL')
-echo "$p passed, $f failed"
-[ "$rc" -eq 0 ] && [ "$f" -eq 0 ]
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]
