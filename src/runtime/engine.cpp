@@ -74,7 +74,7 @@ Engine::Engine(const Model& model, const EngineOptions& opts) : model_(model), o
   DSV3_CHECK(n > 0, "engine: a cache budget of ", opts_.cache_bytes, " bytes holds no block of ", block_bytes,
              " bytes");
   DSV3_CHECK(opts_.speculative_draft >= 0 && opts_.speculative_draft <= 16,
-             "engine: --draft must be in [1, 16], got ", opts_.speculative_draft);
+             "engine: speculative_draft must be in [0, 16] (0: off), got ", opts_.speculative_draft);
   DSV3_CHECK(opts_.speculative_draft == 0 || model_.num_mtp() >= 1,
              "speculative decoding needs an MTP module, but ", model_.dir(), " has none");
   blocks_ = std::make_unique<BlockManager>(layers, layout, opts_.block_size, n);
@@ -237,6 +237,8 @@ bool Engine::preempt_one(const Sequence* keep) {
   release_blocks(*victim);
   victim->computed = 0;
   victim->mtp_h.clear();  // recomputed with its prefill
+  victim->draft_n = 0;
+  victim->drafts.clear();
   waiting_.push_front(std::move(victim));
   std::lock_guard<std::mutex> lk(mu_);
   ++stats_.preemptions;
@@ -328,27 +330,20 @@ bool Engine::step() {
   struct Work {
     Sequence* s;
     int64_t len;
+    bool verify = false;  // a speculating decode entry: [last token, drafts], all rows' logits
   };
   std::vector<Work> prefill, decode;
   int64_t budget = opts_.max_batch_tokens;
 
   // 1. One token for every decoding sequence; a new block when it crosses a boundary,
   //    preempting the newest other sequence when the pool is exhausted.
-  const int64_t ctx_now = context();
   std::vector<Sequence*> no_room;
   for (bool changed = true; changed;) {
     changed = false;
     for (auto& sp : running_) {
       Sequence* s = sp.get();
-      if (!s->decoding()) continue;
-      // Drafts: at most N, no further than the context or the tokens still wanted (a step
-      // emits up to drafts + 1); none when their blocks cannot be had without preempting.
       s->draft_n = 0;
-      if (speculates(*s) && !s->mtp_h.empty())
-        s->draft_n = std::max<int64_t>(0, std::min({opts_.speculative_draft, ctx_now - s->computed - 1,
-                                                    s->req.max_new_tokens - s->generated - 1}));
-      if (s->draft_n > 0 && !grow(*s, s->computed + 1 + s->draft_n)) s->draft_n = 0;
-      if (grow(*s, s->computed + 1)) continue;
+      if (!s->decoding() || grow(*s, s->computed + 1)) continue;
       if (preempt_one(s)) {
         changed = true;
         break;
@@ -360,9 +355,28 @@ bool Engine::step() {
     finish(*s, "length");
     running_.erase(std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == s; }));
   }
+  int64_t decoders = 0;
+  for (auto& sp : running_) decoders += sp->decoding();
+  // 1b. Drafts of speculating sequences: at most N each, within the context and the tokens
+  //     still wanted (a step emits up to drafts + 1), half of the step budget the decode
+  //     tokens leave (prompt chunks keep the rest), and blocks that are free without
+  //     evicting a cached prefix or preempting anyone.
+  const int64_t ctx_now = context();
+  int64_t draft_budget = std::max<int64_t>(0, (budget - decoders) / 2);
+  for (auto& sp : running_) {
+    Sequence* s = sp.get();
+    if (!s->decoding() || !speculates(*s) || s->mtp_h.empty()) continue;
+    int64_t n = std::min({opts_.speculative_draft, ctx_now - s->computed - 1, s->req.max_new_tokens - s->generated - 1,
+                          draft_budget});
+    const int64_t spare = blocks_->free_blocks() - blocks_->cached_blocks();
+    n = std::min(n, (int64_t(s->blocks.size()) + spare) * B - s->computed - 1);
+    if (n <= 0 || !grow(*s, s->computed + 1 + n)) continue;
+    s->draft_n = n;
+    draft_budget -= n;
+  }
   for (auto& sp : running_)
     if (sp->decoding()) {
-      decode.push_back({sp.get(), 1 + sp->draft_n});
+      decode.push_back({sp.get(), 1 + sp->draft_n, sp->draft_n > 0});
       budget -= 1 + sp->draft_n;
     }
 
@@ -440,10 +454,12 @@ bool Engine::step() {
     s.rows.resize(size_t(L));
     for (int64_t l = 0; l < L; ++l) s.rows[size_t(l)] = blocks_->layer_view(s.blocks, l, s.tables[size_t(l)]);
     slices.push_back({int64_t(ids.size()), w.len, s.computed, &s.rows});
-    ids.insert(ids.end(), s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + 1 + (w.len - 1) * !s.decoding());
-    if (s.decoding() && s.draft_n > 0) {
+    if (w.verify) {
       draft(s);
+      ids.push_back(s.tokens[size_t(s.computed)]);
       ids.insert(ids.end(), s.drafts.begin(), s.drafts.end());
+    } else {
+      ids.insert(ids.end(), s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + w.len);
     }
   }
   const int64_t T = int64_t(ids.size());
@@ -459,7 +475,7 @@ bool Engine::step() {
   int64_t logit_rows = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     Sequence& s = *order[i].s;
-    const bool verifying = s.decoding() && s.draft_n > 0;
+    const bool verifying = order[i].verify;
     if (!verifying) s.computed += order[i].len;
     if (verifying || s.computed == int64_t(s.tokens.size())) {
       sampled.push_back(i);
@@ -485,7 +501,7 @@ bool Engine::step() {
   std::vector<std::vector<int32_t>> out(sampled.size());
   for (size_t j = 0; j < sampled.size(); ++j) {
     Sequence& s = *order[sampled[j]].s;
-    const bool verifying = s.decoding() && s.draft_n > 0;
+    const bool verifying = order[sampled[j]].verify;
     const int64_t rows = verifying ? order[sampled[j]].len : 1;
     for (int64_t r = 0; r < rows; ++r) {
       out[j].push_back(s.sampler.sample(&logits_[size_t((first_logit[j] + r) * V)], V));
@@ -505,8 +521,10 @@ bool Engine::step() {
     const bool is_sampled = j < sampled.size() && sampled[j] == i;
     const size_t jj = j;
     if (is_sampled) ++j;
-    if (!speculates(s)) continue;
-    const bool verifying = s.decoding() && s.draft_n > 0;
+    // Speculating sequences need every row; with speculation on, every prompt chunk gets its
+    // rows too, so that blocks published to the prefix cache are complete whoever wrote them.
+    if (!speculates(s) && !(opts_.speculative_draft > 0 && i < prefill.size())) continue;
+    const bool verifying = order[i].verify;
     const int64_t c0 = verifying ? s.computed : s.computed - order[i].len;
     std::vector<int32_t> next;  // the token after each row
     if (verifying) {
@@ -528,8 +546,7 @@ bool Engine::step() {
   for (size_t j = 0; j < sampled.size(); ++j) {
     const size_t oi = sampled[j];
     Sequence& s = *order[oi].s;
-    const bool verifying = s.decoding() && s.draft_n > 0;
-    if (verifying) s.computed += int64_t(out[j].size());  // `last` and the accepted drafts
+    if (order[oi].verify) s.computed += int64_t(out[j].size());  // `last` and the accepted drafts
     for (size_t r = 0; r < out[j].size(); ++r) {
       const float* lg = &logits_[size_t((first_logit[j] + int64_t(r)) * V)];
       TokenEvent ev;

@@ -231,13 +231,14 @@ TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
   ASSERT_GE(tiny().num_mtp(), 1);
   std::vector<EngineRequest> reqs;
   for (int i = 0; i < 10; ++i) reqs.push_back(greedy(prompt_of(2 + 9 * i, 300 + uint64_t(i % 7)), 5 + 3 * (i % 4)));
-  reqs[3].stop_ids = {reqs[3].prompt[0]};  // may stop early, in the middle of accepted drafts
+  reqs[3].stop_ids = {alone(reqs[3]).tokens[2]};  // stops by its third token, amid accepted drafts
   EngineRequest sampled = greedy(prompt_of(20, 77), 12);
   sampled.sampling.temperature = 0.8f;
   sampled.sampling.seed = 5;
   reqs.push_back(sampled);
   std::vector<Outcome> solo;
   for (const auto& r : reqs) solo.push_back(alone(r));
+  ASSERT_EQ(solo[3].finish_reason, "stop");
   struct Setup {
     int64_t draft, budget, blocks, block_size;
     bool prefix;
@@ -276,24 +277,32 @@ TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
       EXPECT_GT(s.prefix_hit_tokens, 0u);
     }
   }
-  {  // Preemption (12 blocks of 4 tokens for four sequences growing to 30): recomputed
-     // sequences rebuild their MTP rows with their prefill and keep their outputs.
-    EngineOptions o;
-    o.cache_blocks = 12;
-    o.block_size = 4;
-    o.max_batch_tokens = 64;
-    o.prefix_cache = false;
-    o.speculative_draft = 3;
-    Engine e(tiny(), o);
-    Collector c;
-    std::vector<uint64_t> ids(4);
-    std::vector<EngineRequest> small;
-    for (size_t i = 0; i < ids.size(); ++i) small.push_back(greedy(prompt_of(6, 50 + i), 24));
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = e.submit(small[i], c.callback(&ids[i]));
-    e.run_until_idle();
-    EXPECT_GT(e.stats().preemptions, 0u);
-    for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(c.out[ids[i]].tokens, alone(small[i]).tokens) << "request " << i;
-  }
+  // Preemption (12 blocks of 4 tokens for four sequences growing past 30), with and without
+  // the prefix cache, block-aligned prompts sharing a prefix, and small step budgets (recompute
+  // chunks that stop short of the newest token): recomputed and re-admitted sequences rebuild
+  // their MTP rows and keep their tokens.
+  for (const bool prefix : {false, true})
+    for (const int64_t budget : {int64_t(5), int64_t(64)}) {
+      SCOPED_TRACE("preemption, prefix " + std::to_string(prefix) + " budget " + std::to_string(budget));
+      EngineOptions o;
+      o.cache_blocks = 12;
+      o.block_size = 4;
+      o.max_batch_tokens = budget;
+      o.prefix_cache = prefix;
+      o.speculative_draft = 3;
+      Engine e(tiny(), o);
+      Collector c;
+      std::vector<uint64_t> ids(4);
+      std::vector<EngineRequest> small;
+      for (size_t i = 0; i < ids.size(); ++i) small.push_back(greedy(prompt_of(8 + 4 * (i % 2), 50 + i / 2), 24));
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = e.submit(small[i], c.callback(&ids[i]));
+      e.run_until_idle();
+      EXPECT_GT(e.stats().preemptions, 0u);
+      EXPECT_GT(e.stats().spec_accepted, 0u);
+      // Tokens only: a recomputed sequence's rows come from a prefill, whose rounding differs
+      // from decoding in the last bits (docs/ARCHITECTURE.md), so its logprobs may too.
+      for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(c.out[ids[i]].tokens, alone(small[i]).tokens) << "request " << i;
+    }
   EngineOptions bad;
   bad.cache_blocks = 8;
   bad.speculative_draft = 17;
