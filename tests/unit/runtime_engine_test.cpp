@@ -236,17 +236,22 @@ TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
   sampled.sampling.temperature = 0.8f;
   sampled.sampling.seed = 5;
   reqs.push_back(sampled);
-  std::vector<Outcome> solo;
+  std::vector<Outcome> solo, solo_fp8;
   for (const auto& r : reqs) solo.push_back(alone(r));
+  for (const auto& r : reqs) solo_fp8.push_back(alone(r, LatentFormat::kFp8));
   ASSERT_EQ(solo[3].finish_reason, "stop");
   struct Setup {
     int64_t draft, budget, blocks, block_size;
     bool prefix;
+    LatentFormat kv = LatentFormat::kF32;
   };
-  for (const Setup& st : {Setup{1, 256, 256, 8, true}, Setup{3, 16, 256, 8, true}, Setup{5, 64, 40, 4, false}}) {
+  for (const Setup& st : {Setup{1, 256, 256, 8, true}, Setup{3, 16, 256, 8, true}, Setup{5, 64, 40, 4, false},
+                          Setup{2, 32, 256, 8, true, LatentFormat::kFp8}}) {
     SCOPED_TRACE("draft " + std::to_string(st.draft) + " budget " + std::to_string(st.budget) + " blocks " +
-                 std::to_string(st.blocks));
+                 std::to_string(st.blocks) + " cache " + latent_format_name(st.kv));
+    const std::vector<Outcome>& want = st.kv == LatentFormat::kFp8 ? solo_fp8 : solo;
     EngineOptions o;
+    o.kv_cache = st.kv;
     o.cache_blocks = st.blocks;
     o.block_size = st.block_size;
     o.max_batch_tokens = st.budget;
@@ -262,15 +267,19 @@ TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
     for (size_t i = 0; i < reqs.size(); ++i) {
       const Outcome& got = c.out[ids[i]];
       ASSERT_TRUE(got.finished) << "request " << i;
-      EXPECT_EQ(got.finish_reason, solo[i].finish_reason) << "request " << i;
-      EXPECT_EQ(got.tokens, solo[i].tokens) << "request " << i;
-      ASSERT_EQ(got.logprobs.size(), solo[i].logprobs.size());
+      EXPECT_EQ(got.finish_reason, want[i].finish_reason) << "request " << i;
+      EXPECT_EQ(got.tokens, want[i].tokens) << "request " << i;
+      ASSERT_EQ(got.logprobs.size(), want[i].logprobs.size());
       for (size_t k = 0; k < got.logprobs.size(); ++k)
-        EXPECT_EQ(got.logprobs[k], solo[i].logprobs[k]) << "request " << i << " token " << k << " (bitwise)";
+        EXPECT_EQ(got.logprobs[k], want[i].logprobs[k]) << "request " << i << " token " << k << " (bitwise)";
     }
     const EngineStats s = e.stats();
     EXPECT_GT(s.spec_drafted, 0u);
-    EXPECT_GT(s.spec_accepted, 0u);
+    // A random model's drafts match by chance only; the f32 setups' requests happen to get some
+    // accepted (the default model accepts 49-82 % with either cache format, README).
+    if (st.kv == LatentFormat::kF32) {
+      EXPECT_GT(s.spec_accepted, 0u);
+    }
     EXPECT_LE(s.spec_accepted, s.spec_drafted);
     EXPECT_EQ(s.cache_blocks_used, 0);
     if (st.prefix) {
