@@ -88,7 +88,25 @@ void Model::logits(const float* hidden, int64_t T, float* out) const {
 void Model::mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t pos0,
                         const std::vector<LatentRows>& cache, float* h_out, float* logits_out,
                         MlaPath path) const {
+  if (path == MlaPath::kAuto) path = T > 1 ? MlaPath::kNaive : MlaPath::kAbsorbed;
+  mtp_forward_batch(k, h, next_ids, T, path == MlaPath::kNaive ? T : 0, {BatchSlice{0, T, pos0, &cache}}, h_out);
+  if (logits_out) {
+    const MtpWeights& m = w_->mtp[size_t(k - 1)];
+    const int64_t D = cfg_.hidden_size;
+    std::vector<float> normed(size_t(T * D));
+    for (int64_t t = 0; t < T; ++t)
+      rmsnorm(h_out + t * D, m.head_norm.data(), float(cfg_.rms_norm_eps), D, &normed[size_t(t * D)]);
+    matmul(normed.data(), T, m.head, logits_out);
+  }
+}
+
+void Model::mtp_forward_batch(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t n_prefill,
+                              const std::vector<BatchSlice>& slices, float* h_out) const {
   DSV3_CHECK(k >= 1 && k <= num_mtp(), "MTP module ", k, " requested but the model has ", num_mtp());
+  const int64_t layer = cfg_.num_hidden_layers + k - 1;
+  for (const BatchSlice& s : slices)
+    DSV3_CHECK(s.cache && int64_t(s.cache->size()) > layer, "mtp_forward_batch: a slice has ",
+               s.cache ? s.cache->size() : 0, " cache layers, MTP module ", k, " needs ", layer + 1);
   const MtpWeights& m = w_->mtp[size_t(k - 1)];
   const int64_t D = cfg_.hidden_size;
   const float eps = float(cfg_.rms_norm_eps);
@@ -99,13 +117,10 @@ void Model::mtp_forward(int64_t k, const float* h, const int32_t* next_ids, int6
     rmsnorm(&emb[size_t(t * D)], m.enorm.data(), eps, D, &cat[size_t(t * 2 * D)]);
     rmsnorm(h + t * D, m.hnorm.data(), eps, D, &cat[size_t(t * 2 * D + D)]);
   }
-  matmul(cat.data(), T, m.eh_proj, h_out);
-  block_forward(m.block, cfg_, rope_, h_out, T, pos0, cache[size_t(cfg_.num_hidden_layers + k - 1)], path);
-  if (logits_out) {
-    std::vector<float> normed(size_t(T * D));
-    for (int64_t t = 0; t < T; ++t) rmsnorm(h_out + t * D, m.head_norm.data(), eps, D, &normed[size_t(t * D)]);
-    matmul(normed.data(), T, m.head, logits_out);
-  }
+  matmul_split(cat.data(), T, n_prefill, m.eh_proj, h_out);
+  std::vector<MlaSlice> layer_slices;
+  for (const BatchSlice& s : slices) layer_slices.push_back(MlaSlice{s.row0, s.len, s.pos0, (*s.cache)[size_t(layer)]});
+  block_forward_batch(m.block, cfg_, rope_, h_out, T, n_prefill, layer_slices);
 }
 
 void Model::mtp_logits(int64_t k, const float* h_out, int64_t T, float* out) const {

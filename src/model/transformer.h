@@ -76,6 +76,11 @@ class Model {
 
   // shared_head.head(shared_head.norm(h_out)) [T, V] of MTP module k, on the row path.
   void mtp_logits(int64_t k, const float* h_out, int64_t T, float* out) const;
+  // mtp_forward over many sequences' rows in one pass (as forward_batch): rows [0, n_prefill)
+  // are prefill rows; slice i's rows are h/next_ids rows [row0, row0 + len) at positions
+  // pos0..; each writes the module's cache layer of its own sequence. No logits.
+  void mtp_forward_batch(int64_t k, const float* h, const int32_t* next_ids, int64_t T, int64_t n_prefill,
+                         const std::vector<BatchSlice>& slices, float* h_out) const;
 
   // Embedding rows of `table` for ids (bounds-checked against the vocabulary).
   void embed(const WeightMatrix& table, const int32_t* ids, int64_t T, float* out) const;

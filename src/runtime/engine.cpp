@@ -300,23 +300,46 @@ void Engine::apply_cancellations() {
 
 bool Engine::speculates(const Sequence& s) const { return opts_.speculative_draft > 0 && s.sampler.greedy(); }
 
-// s.draft_n greedy drafts from MTP module 1, the first from s.mtp_h, the next ones reusing
-// the module one position further on its own output and the previous draft (as
-// generate_speculative does). Their MTP cache rows past `computed` are overwritten once the
-// verified tokens are known.
-void Engine::draft(Sequence& s) {
+// Greedy drafts of the verifying sequences from MTP module 1, all sequences at once per
+// draft depth: the first from each s.mtp_h, the next ones reusing the module one position
+// further on its own output and the previous draft (as generate_speculative does). The
+// module's cache rows written past `computed` are overwritten once the verified tokens are known.
+void Engine::draft_all(const std::vector<Sequence*>& seqs) {
   const int64_t D = model_.hidden_size(), V = model_.vocab_size();
-  std::vector<float> h = s.mtp_h, h_next(static_cast<size_t>(D));
-  draft_logits_.resize(static_cast<size_t>(V));
-  s.drafts.clear();
-  for (int64_t i = 0; i < s.draft_n; ++i) {
-    if (i > 0) {
-      model_.mtp_forward(1, h.data(), &s.drafts.back(), 1, s.computed + i - 1, s.rows, h_next.data(), nullptr,
-                         MlaPath::kAbsorbed);
+  std::vector<Sequence*> act;
+  std::vector<float> h, h_next;
+  for (Sequence* s : seqs) {
+    s->drafts.clear();
+    act.push_back(s);
+    h.insert(h.end(), s->mtp_h.begin(), s->mtp_h.end());
+  }
+  for (int64_t depth = 0; !act.empty(); ++depth) {
+    const int64_t n = int64_t(act.size());
+    if (depth > 0) {
+      std::vector<int32_t> prev;
+      std::vector<BatchSlice> slices;
+      for (int64_t i = 0; i < n; ++i) {
+        prev.push_back(act[size_t(i)]->drafts.back());
+        slices.push_back({i, 1, act[size_t(i)]->computed + depth - 1, &act[size_t(i)]->rows});
+      }
+      h_next.resize(size_t(n * D));
+      model_.mtp_forward_batch(1, h.data(), prev.data(), n, 0, slices, h_next.data());
       h.swap(h_next);
     }
-    model_.mtp_logits(1, h.data(), 1, draft_logits_.data());
-    s.drafts.push_back(argmax(draft_logits_.data(), V));
+    draft_logits_.resize(size_t(n * V));
+    model_.mtp_logits(1, h.data(), n, draft_logits_.data());
+    std::vector<Sequence*> keep;
+    std::vector<float> hk;
+    for (int64_t i = 0; i < n; ++i) {
+      Sequence* s = act[size_t(i)];
+      s->drafts.push_back(argmax(&draft_logits_[size_t(i * V)], V));
+      if (int64_t(s->drafts.size()) < s->draft_n) {
+        keep.push_back(s);
+        hk.insert(hk.end(), h.begin() + i * D, h.begin() + (i + 1) * D);
+      }
+    }
+    act.swap(keep);
+    h.swap(hk);
   }
 }
 
@@ -448,14 +471,19 @@ bool Engine::step() {
   int64_t n_prefill = 0;
   for (const Work& w : prefill) n_prefill += w.len;
   const int64_t D = model_.hidden_size(), V = model_.vocab_size();
+  std::vector<Sequence*> verifiers;
   for (const Work& w : order) {
     Sequence& s = *w.s;
     s.tables.resize(size_t(L));
     s.rows.resize(size_t(L));
     for (int64_t l = 0; l < L; ++l) s.rows[size_t(l)] = blocks_->layer_view(s.blocks, l, s.tables[size_t(l)]);
+    if (w.verify) verifiers.push_back(&s);
+  }
+  if (!verifiers.empty()) draft_all(verifiers);
+  for (const Work& w : order) {
+    Sequence& s = *w.s;
     slices.push_back({int64_t(ids.size()), w.len, s.computed, &s.rows});
     if (w.verify) {
-      draft(s);
       ids.push_back(s.tokens[size_t(s.computed)]);
       ids.insert(ids.end(), s.drafts.begin(), s.drafts.end());
     } else {
@@ -513,34 +541,49 @@ bool Engine::step() {
       stats_.spec_accepted += uint64_t(out[j].size() - 1);
     }
   }
-  // 5b. MTP module 1 over every row run this step whose next token is now known: it writes
-  // their MTP cache rows (also in blocks published to the prefix cache) and gives the next
-  // draft's input. Verification rows past the accepted ones are overwritten in later steps.
-  for (size_t i = 0, j = 0; i < order.size(); ++i) {
-    Sequence& s = *order[i].s;
-    const bool is_sampled = j < sampled.size() && sampled[j] == i;
-    const size_t jj = j;
-    if (is_sampled) ++j;
-    // Speculating sequences need every row; with speculation on, every prompt chunk gets its
-    // rows too, so that blocks published to the prefix cache are complete whoever wrote them.
-    if (!speculates(s) && !(opts_.speculative_draft > 0 && i < prefill.size())) continue;
-    const bool verifying = order[i].verify;
-    const int64_t c0 = verifying ? s.computed : s.computed - order[i].len;
-    std::vector<int32_t> next;  // the token after each row
-    if (verifying) {
-      next = out[jj];
-    } else if (is_sampled) {  // the chunk reached the end: its last row's next token was just sampled
-      next.assign(s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed);
-      next.push_back(out[jj][0]);
-    } else {  // a prompt chunk with more prompt after it
-      next.assign(s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed + 1);
+  // 5b. MTP module 1 over every row run this step whose next token is now known, all
+  // sequences in one pass (prompt rows first, as in the step's forward): it writes their MTP
+  // cache rows (also in blocks published to the prefix cache) and gives the next draft's
+  // input. Verification rows past the accepted ones are overwritten in later steps.
+  {
+    std::vector<float> hm;
+    std::vector<int32_t> next;
+    std::vector<BatchSlice> mslices;
+    std::vector<Sequence*> owners;
+    int64_t m_prefill = 0;
+    for (size_t i = 0, j = 0; i < order.size(); ++i) {
+      Sequence& s = *order[i].s;
+      const bool is_sampled = j < sampled.size() && sampled[j] == i;
+      const size_t jj = j;
+      if (is_sampled) ++j;
+      // Speculating sequences need every row; with speculation on, every prompt chunk gets
+      // its rows too, so that published prefix blocks are complete whoever wrote them.
+      if (!speculates(s) && !(opts_.speculative_draft > 0 && i < prefill.size())) continue;
+      const int64_t c0 = order[i].verify ? s.computed : s.computed - order[i].len;
+      const int64_t row0 = int64_t(next.size());
+      if (order[i].verify) {
+        next.insert(next.end(), out[jj].begin(), out[jj].end());
+      } else if (is_sampled) {  // the chunk reached the end: its last row's next token was just sampled
+        next.insert(next.end(), s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed);
+        next.push_back(out[jj][0]);
+      } else {  // a prompt chunk with more prompt after it
+        next.insert(next.end(), s.tokens.begin() + c0 + 1, s.tokens.begin() + s.computed + 1);
+      }
+      const int64_t m = int64_t(next.size()) - row0;
+      const float* h = &hidden_[size_t(slices[i].row0 * D)];
+      hm.insert(hm.end(), h, h + m * D);
+      mslices.push_back({row0, m, c0, &s.rows});
+      owners.push_back(&s);
+      if (i < prefill.size()) m_prefill += m;
     }
-    const int64_t m = int64_t(next.size());
-    if (m == 0) continue;
-    mtp_out_.resize(size_t(m * D));
-    model_.mtp_forward(1, &hidden_[size_t(slices[i].row0 * D)], next.data(), m, c0, s.rows, mtp_out_.data(), nullptr,
-                       i < prefill.size() ? MlaPath::kNaive : MlaPath::kAbsorbed);
-    s.mtp_h.assign(mtp_out_.end() - D, mtp_out_.end());
+    if (!next.empty()) {
+      mtp_out_.resize(next.size() * size_t(D));
+      model_.mtp_forward_batch(1, hm.data(), next.data(), int64_t(next.size()), m_prefill, mslices, mtp_out_.data());
+      for (size_t k = 0; k < owners.size(); ++k) {
+        const float* last_row = &mtp_out_[size_t((mslices[k].row0 + mslices[k].len - 1) * D)];
+        owners[k]->mtp_h.assign(last_row, last_row + D);
+      }
+    }
   }
   // 5c. Stream the tokens; a token that ends the request drops the ones after it.
   for (size_t j = 0; j < sampled.size(); ++j) {

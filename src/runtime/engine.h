@@ -132,7 +132,7 @@ class Engine {
   void fail_all(const std::string& error);
   void update_gauges();
   bool speculates(const Sequence& s) const;
-  void draft(Sequence& s);
+  void draft_all(const std::vector<Sequence*>& seqs);
 
   const Model& model_;
   EngineOptions opts_;
