@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/generator.h"
+#include "runtime/speculative.h"
 #include "runtime/token_logprobs.h"
 
 namespace dsv3 {
@@ -31,12 +32,13 @@ struct Engine::Sequence {
   std::vector<LatentRows> rows;
   Clock::time_point submitted, last_token;
   uint64_t admit_order = 0;
-  // Speculation (greedy requests when EngineOptions::speculative_draft > 0): MTP module 1's
+  // Speculation (EngineOptions::speculative_draft > 0): MTP module 1's
   // output at row computed-1, the input of the next draft (empty until that row has one);
   // this step's draft count and drafts.
   std::vector<float> mtp_h;
   int64_t draft_n = 0;
   std::vector<int32_t> drafts;
+  std::vector<std::vector<std::pair<int32_t, float>>> draft_q;  // sampled requests: each draft's q
 
   Sequence(uint64_t i, EngineRequest r, TokenCallback c)
       : id(i), req(std::move(r)), cb(std::move(c)), sampler(req.sampling) {}
@@ -298,9 +300,9 @@ void Engine::apply_cancellations() {
   }
 }
 
-bool Engine::speculates(const Sequence& s) const { return opts_.speculative_draft > 0 && s.sampler.greedy(); }
-
-// Greedy drafts of the verifying sequences from MTP module 1, all sequences at once per
+// Drafts of the verifying sequences from MTP module 1 (greedy requests: the argmax; sampled
+// ones: a draw from the request's own filtered distribution q, kept for the acceptance rule),
+// all sequences at once per
 // draft depth: the first from each s.mtp_h, the next ones reusing the module one position
 // further on its own output and the previous draft (as generate_speculative does). The
 // module's cache rows written past `computed` are overwritten once the verified tokens are known.
@@ -310,6 +312,7 @@ void Engine::draft_all(const std::vector<Sequence*>& seqs) {
   std::vector<float> h, h_next;
   for (Sequence* s : seqs) {
     s->drafts.clear();
+    s->draft_q.clear();
     act.push_back(s);
     h.insert(h.end(), s->mtp_h.begin(), s->mtp_h.end());
   }
@@ -332,7 +335,13 @@ void Engine::draft_all(const std::vector<Sequence*>& seqs) {
     std::vector<float> hk;
     for (int64_t i = 0; i < n; ++i) {
       Sequence* s = act[size_t(i)];
-      s->drafts.push_back(argmax(&draft_logits_[size_t(i * V)], V));
+      const float* lg = &draft_logits_[size_t(i * V)];
+      if (s->sampler.greedy()) {
+        s->drafts.push_back(argmax(lg, V));
+      } else {
+        s->draft_q.push_back(s->sampler.distribution(lg, V));
+        s->drafts.push_back(s->sampler.draw(s->draft_q.back()));
+      }
       if (int64_t(s->drafts.size()) < s->draft_n) {
         keep.push_back(s);
         hk.insert(hk.end(), h.begin() + i * D, h.begin() + (i + 1) * D);
@@ -388,7 +397,7 @@ bool Engine::step() {
   int64_t draft_budget = std::max<int64_t>(0, (budget - decoders) / 2);
   for (auto& sp : running_) {
     Sequence* s = sp.get();
-    if (!s->decoding() || !speculates(*s) || s->mtp_h.empty()) continue;
+    if (!s->decoding() || opts_.speculative_draft == 0 || s->mtp_h.empty()) continue;
     int64_t n = std::min({opts_.speculative_draft, ctx_now - s->computed - 1, s->req.max_new_tokens - s->generated - 1,
                           draft_budget});
     const int64_t spare = blocks_->free_blocks() - blocks_->cached_blocks();
@@ -532,8 +541,19 @@ bool Engine::step() {
     const bool verifying = order[sampled[j]].verify;
     const int64_t rows = verifying ? order[sampled[j]].len : 1;
     for (int64_t r = 0; r < rows; ++r) {
-      out[j].push_back(s.sampler.sample(&logits_[size_t((first_logit[j] + r) * V)], V));
-      if (!verifying || r == s.draft_n || out[j].back() != s.drafts[size_t(r)]) break;
+      const float* lg = &logits_[size_t((first_logit[j] + r) * V)];
+      if (!verifying || r == s.draft_n) {  // a plain step, or the bonus token after all drafts
+        out[j].push_back(s.sampler.sample(lg, V));
+        break;
+      }
+      if (s.sampler.greedy()) {  // the argmax, as plain decoding would choose; go on while it matches
+        out[j].push_back(s.sampler.sample(lg, V));
+        if (out[j].back() != s.drafts[size_t(r)]) break;
+      } else {  // the rejection rule: the output keeps the distribution of plain sampling
+        bool accepted = false;
+        out[j].push_back(accept_or_resample(s.sampler, lg, V, s.drafts[size_t(r)], s.draft_q[size_t(r)], &accepted));
+        if (!accepted) break;
+      }
     }
     if (verifying) {
       std::lock_guard<std::mutex> lk(mu_);
@@ -545,7 +565,7 @@ bool Engine::step() {
   // sequences in one pass (prompt rows first, as in the step's forward): it writes their MTP
   // cache rows (also in blocks published to the prefix cache) and gives the next draft's
   // input. Verification rows past the accepted ones are overwritten in later steps.
-  {
+  if (opts_.speculative_draft > 0) {
     std::vector<float> hm;
     std::vector<int32_t> next;
     std::vector<BatchSlice> mslices;
@@ -556,9 +576,6 @@ bool Engine::step() {
       const bool is_sampled = j < sampled.size() && sampled[j] == i;
       const size_t jj = j;
       if (is_sampled) ++j;
-      // Speculating sequences need every row; with speculation on, every prompt chunk gets
-      // its rows too, so that published prefix blocks are complete whoever wrote them.
-      if (!speculates(s) && !(opts_.speculative_draft > 0 && i < prefill.size())) continue;
       const int64_t c0 = order[i].verify ? s.computed : s.computed - order[i].len;
       const int64_t row0 = int64_t(next.size());
       if (order[i].verify) {

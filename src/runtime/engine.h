@@ -41,9 +41,10 @@ struct EngineOptions {
   int64_t max_waiting = 256;          // queued requests; submit() beyond this throws EngineBusy
   bool prefix_cache = true;           // reuse full prompt blocks across requests
   LatentFormat kv_cache = LatentFormat::kF32;  // latent cache row format (--kv-cache)
-  // MTP speculative decoding (--speculative mtp --draft N): greedy requests draft up to N
-  // tokens per step with MTP module 1 and verify them as N+1 decode rows of the step's
-  // batch (runtime/speculative.h describes the scheme). 0: off. Needs an MTP module.
+  // MTP speculative decoding (--speculative mtp --draft N): every request drafts up to N
+  // tokens per step with MTP module 1 and verifies them as N+1 decode rows of the step's
+  // batch; greedy requests accept exact matches, sampled ones use the rejection rule
+  // (runtime/speculative.h describes the scheme). 0: off. Needs an MTP module.
   int64_t speculative_draft = 0;
 };
 
@@ -131,7 +132,6 @@ class Engine {
   void finish(Sequence& s, const std::string& reason, const std::string& error = "");
   void fail_all(const std::string& error);
   void update_gauges();
-  bool speculates(const Sequence& s) const;
   void draft_all(const std::vector<Sequence*>& seqs);
 
   const Model& model_;

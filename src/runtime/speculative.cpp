@@ -47,6 +47,13 @@ bool thinking_after(bool inside, int32_t id, const GenerateRequest& req) {
 
 }  // namespace
 
+int32_t accept_or_resample(Sampler& sampler, const float* logits, int64_t V, int32_t d, const Dist& q, bool* accepted) {
+  const Dist p = sampler.distribution(logits, V);
+  const float pd = prob_of(p, d), qd = prob_of(q, d);
+  *accepted = qd > 0 && sampler.uniform() < std::min(1.0, double(pd) / double(qd));
+  return *accepted ? d : sampler.draw(residual(p, q));
+}
+
 bool relaxed_accepts(const float* logits, int64_t V, int32_t draft, int64_t topk, float delta) {
   if (draft < 0 || draft >= V || topk < 1) return false;
   const float ld = logits[draft];
@@ -181,10 +188,10 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
         }
         inside = thinking_after(inside, d, req);
       } else {
-        const Dist p = sampler.distribution(lg, V);
-        const float pd = prob_of(p, d), qd = prob_of(q_dists[size_t(i)], d);
-        if (!(qd > 0 && sampler.uniform() < std::min(1.0, double(pd) / double(qd)))) {
-          next = sampler.draw(residual(p, q_dists[size_t(i)]));
+        bool ok = false;
+        const int32_t t = accept_or_resample(sampler, lg, V, d, q_dists[size_t(i)], &ok);
+        if (!ok) {
+          next = t;
           break;
         }
       }

@@ -14,14 +14,24 @@
 // past the current position and are overwritten before they are ever attended to.
 #pragma once
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "runtime/generator.h"
+#include "runtime/sampler.h"
 
 namespace dsv3 {
 
 // The relaxed rule for one verification row: `draft` ranks among the `topk` largest logits
 // (ties in its favour) and softmax(logits)[draft] >= softmax(logits)[top-1] − delta.
 bool relaxed_accepts(const float* logits, int64_t V, int32_t draft, int64_t topk, float delta);
+
+// The sampling rule for one verification row (Leviathan et al. 2023, Chen et al. 2023): the
+// draft d was drawn from q; accept it with probability min(1, p(d)/q(d)), p the sampler's
+// distribution of `logits`; on rejection draw from max(0, p − q) renormalised. Returns the
+// token to emit (d when accepted) and sets *accepted. The output keeps distribution p.
+int32_t accept_or_resample(Sampler& sampler, const float* logits, int64_t V, int32_t d,
+                           const std::vector<std::pair<int32_t, float>>& q, bool* accepted);
 
 // generate() with req.speculative_draft > 0. Throws Error when the model has no MTP module.
 GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,

@@ -223,19 +223,15 @@ TEST(Engine, PrefixBlocksAreEvictedLeastRecentlyUsedFirst) {
   EXPECT_EQ(bm.lookup(1, t2), -1);  // another parent prefix
 }
 
-// MTP speculation in the engine (greedy requests draft, sampled ones decode plainly): every
-// request's tokens and logprobs bit-identical to the same request alone without speculation,
-// under chunked prefill, prefix hits, preemption and several draft lengths; drafts happen and
-// some are accepted.
+// MTP speculation in the engine, greedy requests: every request's tokens and logprobs
+// bit-identical to the same request alone without speculation, under chunked prefill, prefix
+// hits, preemption and several draft lengths; drafts happen and some are accepted. (Sampled
+// requests: SpeculativeSamplingKeepsTheDistribution.)
 TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
   ASSERT_GE(tiny().num_mtp(), 1);
   std::vector<EngineRequest> reqs;
   for (int i = 0; i < 10; ++i) reqs.push_back(greedy(prompt_of(2 + 9 * i, 300 + uint64_t(i % 7)), 5 + 3 * (i % 4)));
   reqs[3].stop_ids = {alone(reqs[3]).tokens[2]};  // stops by its third token, amid accepted drafts
-  EngineRequest sampled = greedy(prompt_of(20, 77), 12);
-  sampled.sampling.temperature = 0.8f;
-  sampled.sampling.seed = 5;
-  reqs.push_back(sampled);
   std::vector<Outcome> solo, solo_fp8;
   for (const auto& r : reqs) solo.push_back(alone(r));
   for (const auto& r : reqs) solo_fp8.push_back(alone(r, LatentFormat::kFp8));
@@ -316,6 +312,54 @@ TEST(Engine, SpeculativeDecodingKeepsEveryOutput) {
   bad.cache_blocks = 8;
   bad.speculative_draft = 17;
   EXPECT_THROW(Engine(tiny(), bad), Error);
+}
+
+// Sampled requests with speculation use the rejection rule: the distribution of their
+// outputs equals plain sampling's (total variation distance of 3-token top-3 outcomes over
+// 800 requests per engine, as generate's test), and drafts are accepted.
+TEST(Engine, SpeculativeSamplingKeepsTheDistribution) {
+  // The random checkpoint and prompt of runtime_speculative_test.cpp, whose MTP module's top-3
+  // overlaps the model's (tiny()'s does not, so no draft would ever be accepted).
+  static const std::unique_ptr<Model> model = [] {
+    const std::string dir = test::make_temp_dir("engine_spec_tiny");
+    write_random_checkpoint(dir, preset_config("tiny", 1, false), {5});
+    return Model::load(dir);
+  }();
+  const int runs = 800;
+  std::map<int64_t, int> counts[2];
+  uint64_t drafted = 0, accepted = 0;
+  for (int spec = 0; spec < 2; ++spec) {
+    EngineOptions o;
+    o.cache_blocks = 512;
+    o.block_size = 8;
+    o.max_waiting = runs;
+    o.prefix_cache = true;
+    o.speculative_draft = spec ? 2 : 0;
+    Engine e(*model, o);
+    Collector c;
+    std::vector<uint64_t> ids(static_cast<size_t>(runs));
+    for (int i = 0; i < runs; ++i) {
+      EngineRequest r = greedy({5, 17, 99, 3, 250, 41, 7}, 3);
+      r.sampling.temperature = 1.0f;
+      r.sampling.top_k = 3;  // 27 possible outcomes: 800 samples estimate their distribution
+      r.sampling.seed = uint64_t(i) + (spec ? 100000 : 0);
+      ids[size_t(i)] = e.submit(r, c.callback(&ids[size_t(i)]));
+    }
+    e.run_until_idle();
+    for (uint64_t id : ids) {
+      const std::vector<int32_t>& t = c.out[id].tokens;
+      ASSERT_EQ(t.size(), 3u);
+      ++counts[spec][(int64_t(t[0]) * 1000 + t[1]) * 1000 + t[2]];
+    }
+    if (spec) drafted = e.stats().spec_drafted, accepted = e.stats().spec_accepted;
+  }
+  std::map<int64_t, int> keys = counts[0];
+  for (auto& [k, v] : counts[1]) keys[k] += 0;
+  double tv = 0;
+  for (auto& [k, v] : keys) tv += std::abs(double(counts[0][k]) - double(counts[1][k])) / runs;
+  EXPECT_LT(tv / 2, 0.12) << "speculative sampling changed the output distribution";
+  EXPECT_GT(drafted, 0u);
+  EXPECT_GT(accepted, 0u) << "no draft was ever accepted: the acceptance branch is untested";
 }
 
 TEST(Engine, PreemptsWhenBlocksRunOutAndFinishesEverything) {
