@@ -70,6 +70,21 @@ struct PreparedX {
   }
 };
 
+// Buffers for the prepared activations of T tokens in the calling thread's scratch slots 0
+// (xq) and 3 (sx, then the rows path's 16-lane starts `neg` when `lanes`, else the tiles
+// path's totals `corr`). Other threads may read them during a product.
+PreparedX alloc_prepared(int64_t T, int64_t K, int64_t G, bool lanes) {
+  PreparedX p;
+  p.Kp = ceil_div(K, kChunk) * kChunk;
+  p.groups = ceil_div(K, G);
+  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
+  float* meta = scratch(3, size_t(T * p.groups * (lanes ? 17 : 2)));
+  p.sx = meta;
+  p.neg = lanes ? reinterpret_cast<int32_t*>(meta + T * p.groups) : nullptr;
+  p.corr = lanes ? nullptr : reinterpret_cast<int32_t*>(meta + T * p.groups);
+  return p;
+}
+
 // kEvensOdds stores each chunk's activations evens then odds (the rows path's I4 order);
 // the tiles path keeps the order k and unpacks its nibbles instead. o: the weights' offset.
 template <bool kEvensOdds>
@@ -187,15 +202,7 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
       {&rows_group<kInt4, 1, 1>, &rows_group<kInt4, 1, 2>}, {&rows_group<kInt4, 2, 1>, &rows_group<kInt4, 2, 2>},
       {&rows_group<kInt4, 3, 1>, &rows_group<kInt4, 3, 2>}, {&rows_group<kInt4, 4, 1>, &rows_group<kInt4, 4, 2>}};
   const int64_t K = w.cols, N = w.rows, G = w.block_cols;
-  PreparedX p;
-  p.Kp = (K + kChunk - 1) / kChunk * kChunk;
-  p.groups = ceil_div(K, G);
-  // Scratch slot 0 holds the int8 activations, slot 3 the scales and accumulator starts.
-  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
-  float* meta = scratch(3, size_t(T * p.groups * 17));
-  p.neg = reinterpret_cast<int32_t*>(meta);
-  p.sx = meta + T * p.groups * 16;
-  p.corr = nullptr;
+  const PreparedX p = alloc_prepared(T, K, G, true);
   prepare<kInt4>(x, T, K, G, p, kOffset<kInt4>);
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
   const int64_t scale_cols = p.groups;
@@ -241,7 +248,7 @@ inline __m512i load_natural(const uint8_t* row, int64_t k, int64_t m) {
     return _mm512_ternarylogic_epi32(_mm512_and_si512(w, _mm512_set1_epi16(0x000f)), _mm512_slli_epi16(w, 4),
                                      _mm512_set1_epi16(0x0f00), 0xF8);  // a | (b & c)
   } else {
-    return _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask64(m), row + k), _mm512_set1_epi8(char(0x80)));
+    return load_weights<false, false>(row, k, m);  // I8 bytes are in order k on both paths
   }
 }
 
@@ -313,20 +320,6 @@ void tile_micro(const int8_t* xq, int64_t ldx, const float* sx, const int32_t* c
 using TileFn = void (*)(const int8_t*, int64_t, const float*, const int32_t*, int64_t, const uint8_t*, const float*,
                         int64_t, int64_t, int64_t, float*, int64_t, int64_t, bool);
 
-// Quantised activations of T tokens for the tiles path in scratch slots 0 and 3 of the
-// calling thread (other threads may read them during the product).
-PreparedX alloc_tiles_x(int64_t T, int64_t K, int64_t G) {
-  PreparedX p;
-  p.Kp = ceil_div(K, kChunk) * kChunk;
-  p.groups = ceil_div(K, G);
-  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
-  float* meta = scratch(3, size_t(T * p.groups * 2));
-  p.sx = meta;
-  p.corr = reinterpret_cast<int32_t*>(meta + T * p.groups);
-  p.neg = nullptr;
-  return p;
-}
-
 // y[t, n] for t in [t0, t1), n in [n0, n1) from prepared activations p (of token 0).
 template <bool kInt4>
 void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
@@ -377,7 +370,7 @@ template <bool kInt4>
 void tiles_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
                   int64_t row_grain) {
   const int64_t K = w.cols, N = w.rows, G = w.block_cols;
-  const PreparedX p = alloc_tiles_x(T, K, G);
+  const PreparedX p = alloc_prepared(T, K, G, false);
   auto prep = [&](int64_t b, int64_t e) { prepare<false>(x + b * K, e - b, K, G, p.from(b), kOffset<kInt4>); };
   if (serial) {
     prep(0, T);
