@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -10,6 +11,13 @@
 namespace dsv3 {
 
 namespace {
+
+// OpenBLAS's pthreads build starts OPENBLAS_NUM_THREADS - 1 workers (default: one per core)
+// from its own initialiser, and idle workers spin on sched_yield for a while, stealing the
+// cores of inference that never calls BLAS. OpenBLAS is linked statically (CMakeLists.txt), so
+// this initialiser, having a priority, runs before OpenBLAS's unprioritised one: it starts no
+// worker. BLAS calls are single-threaded anyway (run_panels).
+__attribute__((constructor(101))) void openblas_without_workers() { ::setenv("OPENBLAS_NUM_THREADS", "1", 1); }
 
 // Shared checks; returns false when there is nothing for BLAS to do.
 template <class F>

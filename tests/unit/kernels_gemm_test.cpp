@@ -6,6 +6,8 @@
 #include "core/rng.h"
 #include "kernels/gemm.h"
 
+#include <cblas.h>  // openblas_get_num_threads
+
 namespace dsv3 {
 namespace {
 
@@ -15,6 +17,9 @@ std::vector<float> random_vec(size_t n, uint64_t seed) {
   for (auto& x : v) x = float(r.uniform() * 2 - 1);
   return v;
 }
+
+// gemm.cpp's initialiser keeps OpenBLAS from starting its spinning workers (CMakeLists.txt).
+TEST(Gemm, OpenBlasStartedNoWorkers) { EXPECT_EQ(openblas_get_num_threads(), 1); }
 
 TEST(Gemm, MatchesScalarTwinInEveryLayout) {
   for (Trans ta : {Trans::kNo, Trans::kYes})
