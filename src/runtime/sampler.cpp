@@ -1,6 +1,7 @@
 #include "runtime/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "kernels/softmax.h"
 
 namespace dsv3 {
 
@@ -56,15 +58,92 @@ int32_t argmax(const float* logits, int64_t n) {
 
 Sampler::Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) { p_.validate(); }
 
-std::vector<std::pair<int32_t, float>> Sampler::distribution(const float* logits, int64_t n) const {
-  std::vector<std::pair<int32_t, float>> v;
+namespace {
+
+using Dist = std::vector<std::pair<int32_t, float>>;
+
+// Descending logit, lowest id first on ties: the order draws walk the distribution in.
+struct ByLogit {
+  const float* x;  // logits / temperature
+  bool operator()(const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) const {
+    const float xa = x[a.first], xb = x[b.first];
+    return xa > xb || (xa == xb && a.first < b.first);
+  }
+};
+
+void renormalise(Dist& v) {
+  double total = 0.0;
+  for (auto& e : v) total += e.second;
+  for (auto& e : v) e.second = float(e.second / total);
+}
+
+}  // namespace
+
+Dist Sampler::distribution(const float* logits, int64_t n) const {
+  if (p_.temperature == 0.0f || p_.top_k > 0) return distribution_ref(logits, n);  // argmax; top-k is a partial sort
+  // Softmax over the whole vocabulary (SIMD exp); then the top-p set from a histogram instead of
+  // a sort (which cost as much as the decode step of a small model), in id order.
+  std::vector<float> x(static_cast<size_t>(n)), p;
+  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = logits[i] / p_.temperature;
+  p = x;
+  softmax_f32(p.data(), n);
+  float top = 0.0f;
+  for (float v : p) top = std::max(top, v);
+  // min-p keeps tokens with p >= min_p × top, which come first in the order: dropping the rest
+  // before top-p changes nothing (they would either be beyond the top-p prefix or cut after it).
+  const float cut = p_.min_p > 0.0f ? p_.min_p * top : 0.0f;
+  Dist v;
+  v.reserve(size_t(n));
+  for (int64_t i = 0; i < n; ++i)
+    if (p[size_t(i)] >= cut) v.push_back({int32_t(i), p[size_t(i)]});
+  if (p_.top_p < 1.0f) {
+    // The smallest prefix of the order whose mass reaches top_p, without sorting: bin tokens by
+    // the top bits of their probability (exponent + 3 mantissa bits; a higher bin never ranks
+    // after a lower one), walk the bins' masses down to the one where top_p is reached, and sort
+    // only that bin's tokens.
+    constexpr int kShift = 20;
+    auto bin = [](float q) { return std::bit_cast<uint32_t>(q) >> kShift; };
+    std::vector<double> mass(size_t(1) << (32 - kShift), 0.0);
+    for (const auto& e : v) mass[bin(e.second)] += e.second;
+    double before = 0.0;  // mass of the bins above `edge`
+    int64_t edge = int64_t(mass.size()) - 1;
+    for (; edge >= 0 && before + mass[size_t(edge)] < p_.top_p; --edge) before += mass[size_t(edge)];
+    if (edge >= 0) {  // else the mass never reached top_p (rounding): keep everything
+      std::vector<std::pair<int32_t, float>> edge_bin;
+      for (const auto& e : v)
+        if (bin(e.second) == uint32_t(edge)) edge_bin.push_back(e);
+      std::sort(edge_bin.begin(), edge_bin.end(), ByLogit{x.data()});
+      size_t keep = edge_bin.size();
+      for (size_t k = 0; k < edge_bin.size(); ++k) {
+        before += edge_bin[k].second;
+        if (before >= p_.top_p) {
+          keep = k + 1;
+          break;
+        }
+      }
+      std::vector<uint8_t> kept_in_edge(static_cast<size_t>(n), 0);
+      for (size_t k = 0; k < keep; ++k) kept_in_edge[size_t(edge_bin[k].first)] = 1;
+      size_t out = 0;  // v stays in id order
+      for (const auto& e : v)
+        if (bin(e.second) > uint32_t(edge) || kept_in_edge[size_t(e.first)]) v[out++] = e;
+      v.resize(out);
+    }
+  }
+  renormalise(v);
+  return v;
+}
+
+Dist Sampler::distribution_ref(const float* logits, int64_t n) const {
+  Dist v;
   if (p_.temperature == 0.0f) {
     v.push_back({argmax(logits, n), 1.0f});
     return v;
   }
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = logits[i] / p_.temperature;
   v.reserve(size_t(n));
-  for (int64_t i = 0; i < n; ++i) v.push_back({int32_t(i), logits[i] / p_.temperature});
-  auto by_logit = [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); };
+  for (int64_t i = 0; i < n; ++i) v.push_back({int32_t(i), x[size_t(i)]});
+  const ByLogit by_logit{x.data()};
   if (p_.top_k > 0 && p_.top_k < n) {
     std::partial_sort(v.begin(), v.begin() + p_.top_k, v.end(), by_logit);
     v.resize(size_t(p_.top_k));
@@ -74,11 +153,11 @@ std::vector<std::pair<int32_t, float>> Sampler::distribution(const float* logits
   // Softmax over the survivors (sorted descending).
   const float m = v.front().second;
   double sum = 0.0;
-  for (auto& [id, x] : v) {
-    x = std::exp(x - m);
-    sum += x;
+  for (auto& [id, e] : v) {
+    e = std::exp(e - m);
+    sum += e;
   }
-  for (auto& [id, x] : v) x = float(x / sum);
+  for (auto& [id, e] : v) e = float(e / sum);
   if (p_.top_p < 1.0f) {  // smallest prefix whose mass reaches top_p (always >= 1 token)
     double cum = 0.0;
     size_t keep = 0;
@@ -93,9 +172,7 @@ std::vector<std::pair<int32_t, float>> Sampler::distribution(const float* logits
     const float cut = p_.min_p * v.front().second;
     while (v.size() > 1 && v.back().second < cut) v.pop_back();
   }
-  double total = 0.0;
-  for (auto& e : v) total += e.second;
-  for (auto& e : v) e.second = float(e.second / total);
+  renormalise(v);
   return v;
 }
 

@@ -37,8 +37,12 @@ class Sampler {
   explicit Sampler(const SamplingParams& p);
   // Picks the next token from logits[0..n). Does not modify logits.
   int32_t sample(const float* logits, int64_t n);
-  // The filtered, renormalised distribution sample() draws from (tests, speculative decoding).
+  // The filtered, renormalised distribution sample() draws from (tests, speculative decoding):
+  // most likely first with top-k, else in id order (no sort of the vocabulary).
   std::vector<std::pair<int32_t, float>> distribution(const float* logits, int64_t n) const;
+  // Its plain twin: sorts the whole vocabulary, std::exp, most likely first (the same set with
+  // the same probabilities; the test compares the two).
+  std::vector<std::pair<int32_t, float>> distribution_ref(const float* logits, int64_t n) const;
   // A draw from a distribution (pairs of id and probability summing to ~1), and a uniform
   // number in [0, 1), from this sampler's generator (speculative decoding's acceptance test).
   int32_t draw(const std::vector<std::pair<int32_t, float>>& dist);

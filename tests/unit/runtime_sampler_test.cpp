@@ -2,6 +2,11 @@
 
 #include <map>
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
 #include "runtime/sampler.h"
 
 namespace dsv3 {
@@ -52,7 +57,9 @@ TEST(Sampler, TemperatureSharpens) {
   Sampler s(p);
   std::vector<float> l{0, 1};
   auto d = s.distribution(l.data(), 2);
-  EXPECT_NEAR(d[0].second, std::exp(2.0) / (1 + std::exp(2.0)), 1e-6);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[1].first, 1);
+  EXPECT_NEAR(d[1].second, std::exp(2.0) / (1 + std::exp(2.0)), 1e-6);
 }
 
 TEST(Sampler, SeedReproducesAndFrequenciesMatch) {
@@ -68,6 +75,62 @@ TEST(Sampler, SeedReproducesAndFrequenciesMatch) {
   }
   EXPECT_NEAR(counts[0] / 20000.0, 0.6, 0.02);
   EXPECT_NEAR(counts[2] / 20000.0, 0.1, 0.01);
+}
+
+// The partial-sort distribution against its full-sort twin: same tokens in the same order,
+// same probabilities (SIMD vs std::exp), over vocabulary sizes, peaky and flat logits, ties.
+TEST(Sampler, DistributionMatchesFullSortTwin) {
+  Rng rng(7);
+  int cases = 0, boundary = 0;
+  for (int64_t n : {1, 3, 100, 4096, 20000})
+    for (float scale : {0.5f, 3.0f, 12.0f})
+      for (bool ties : {false, true})
+        for (float temperature : {0.7f, 1.0f, 1.5f})
+          for (float top_p : {1.0f, 0.999f, 0.9f, 0.5f, 0.05f})
+            for (float min_p : {0.0f, 0.02f, 0.3f})
+              for (int64_t top_k : {int64_t(0), int64_t(40)}) {
+                std::vector<float> l(static_cast<size_t>(n));
+                for (auto& x : l)  // Box-Muller normals
+                  x = float(std::sqrt(-2 * std::log(1 - rng.uniform_double())) * std::cos(6.283185307179586 * rng.uniform_double())) * scale;
+                if (ties)
+                  for (auto& x : l) x = std::round(x);
+                SamplingParams p;
+                p.temperature = temperature;
+                p.top_p = top_p;
+                p.min_p = min_p;
+                p.top_k = top_k;
+                const Sampler s(p);
+                auto fast = s.distribution(l.data(), n), ref = s.distribution_ref(l.data(), n);
+                if (top_k == 0) {  // id order (the twin puts the most likely first): compared as sets
+                  for (size_t i = 1; i < fast.size(); ++i) ASSERT_LT(fast[i - 1].first, fast[i].first);
+                }
+                std::map<int32_t, float> f(fast.begin(), fast.end()), r(ref.begin(), ref.end());
+                // The top-p boundary may fall one token apart where the cumulative mass meets
+                // top_p within rounding (many tied tiny probabilities); nowhere else.
+                if (f.size() != r.size()) {
+                  ASSERT_LT(top_p, 1.0f);
+                  auto& big = f.size() > r.size() ? f : r;
+                  const auto& small = f.size() > r.size() ? r : f;
+                  ASSERT_EQ(big.size() - small.size(), 1u);
+                  for (auto it = big.begin(); it != big.end(); ++it)
+                    if (!small.count(it->first)) {
+                      ASSERT_LT(it->second, 1e-5f);
+                      big.erase(it);
+                      break;
+                    }
+                  ++boundary;
+                }
+                double total = 0;
+                for (const auto& [id, q] : f) {
+                  ASSERT_TRUE(r.count(id)) << id;
+                  ASSERT_NEAR(q, r[id], 1e-6f + 1e-5f * r[id]) << id;
+                  total += q;
+                }
+                ASSERT_NEAR(total, 1.0, 2e-5);
+                ++cases;
+              }
+  EXPECT_EQ(cases, 5 * 3 * 2 * 3 * 5 * 3 * 2);
+  EXPECT_LE(boundary, cases / 100);
 }
 
 TEST(Sampler, RejectsBadParameters) {
