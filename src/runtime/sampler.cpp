@@ -62,7 +62,7 @@ namespace {
 
 using Dist = std::vector<std::pair<int32_t, float>>;
 
-// Descending logit, lowest id first on ties: the order draws walk the distribution in.
+// Descending logit, lowest id first on ties: distribution_ref's order.
 struct ByLogit {
   const float* x;  // logits / temperature
   bool operator()(const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) const {
@@ -74,7 +74,8 @@ struct ByLogit {
 void renormalise(Dist& v) {
   double total = 0.0;
   for (auto& e : v) total += e.second;
-  for (auto& e : v) e.second = float(e.second / total);
+  const double inv = 1.0 / total;
+  for (auto& e : v) e.second = float(e.second * inv);
 }
 
 }  // namespace
@@ -82,51 +83,70 @@ void renormalise(Dist& v) {
 Dist Sampler::distribution(const float* logits, int64_t n) const {
   if (p_.temperature == 0.0f || p_.top_k > 0) return distribution_ref(logits, n);  // argmax; top-k is a partial sort
   // Softmax over the whole vocabulary (SIMD exp); then the top-p set from a histogram instead of
-  // a sort (which cost as much as the decode step of a small model), in id order.
-  std::vector<float> x(static_cast<size_t>(n)), p;
-  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = logits[i] / p_.temperature;
-  p = x;
+  // a sort (which cost as much as the decode step of a small model), in id order. Scratch is
+  // per thread and reused: at 129280 tokens fresh buffers cost page faults on every call.
+  thread_local std::vector<float> p;
+  thread_local std::vector<double> mass;
+  p.resize(static_cast<size_t>(n));
+  const float inv_t = 1.0f / p_.temperature;
+  for (int64_t i = 0; i < n; ++i) p[size_t(i)] = logits[i] * inv_t;
   softmax_f32(p.data(), n);
-  float top = 0.0f;
-  for (float v : p) top = std::max(top, v);
+  float tops[8] = {};  // eight running maxima: one maxss chain was a third of the time
+  int64_t i8 = 0;
+  for (; i8 + 8 <= n; i8 += 8)
+    for (int j = 0; j < 8; ++j) tops[j] = std::max(tops[j], p[size_t(i8 + j)]);
+  for (; i8 < n; ++i8) tops[0] = std::max(tops[0], p[size_t(i8)]);
+  const float top = *std::max_element(tops, tops + 8);
   // min-p keeps tokens with p >= min_p × top, which come first in the order: dropping the rest
   // before top-p changes nothing (they would either be beyond the top-p prefix or cut after it).
   const float cut = p_.min_p > 0.0f ? p_.min_p * top : 0.0f;
-  Dist v;
-  v.reserve(size_t(n));
-  for (int64_t i = 0; i < n; ++i)
-    if (p[size_t(i)] >= cut) v.push_back({int32_t(i), p[size_t(i)]});
+  // Top-p: the smallest prefix of the order whose mass reaches top_p. Tokens are binned by the
+  // top bits of their probability (exponent + 3 mantissa bits: a higher bin holds more likely
+  // tokens, up to the rounding of exp), the bins' masses walked down to the one where top_p is
+  // reached, and only that bin's tokens sorted. keep_bin: bins above it are kept whole.
+  constexpr int kShift = 20;
+  auto bin = [](float q) { return std::bit_cast<uint32_t>(q) >> kShift; };
+  uint32_t keep_bin = 0;
+  std::vector<int32_t> edge_kept;  // ids kept from bin keep_bin - 1 (sorted), when top-p cuts there
   if (p_.top_p < 1.0f) {
-    // The smallest prefix of the order whose mass reaches top_p, without sorting: bin tokens by
-    // the top bits of their probability (exponent + 3 mantissa bits; a higher bin never ranks
-    // after a lower one), walk the bins' masses down to the one where top_p is reached, and sort
-    // only that bin's tokens.
-    constexpr int kShift = 20;
-    auto bin = [](float q) { return std::bit_cast<uint32_t>(q) >> kShift; };
-    std::vector<double> mass(size_t(1) << (32 - kShift), 0.0);
-    for (const auto& e : v) mass[bin(e.second)] += e.second;
+    mass.assign(size_t(1) << (32 - kShift), 0.0);
+    for (int64_t i = 0; i < n; ++i)
+      if (p[size_t(i)] >= cut) mass[bin(p[size_t(i)])] += p[size_t(i)];
     double before = 0.0;  // mass of the bins above `edge`
     int64_t edge = int64_t(mass.size()) - 1;
     for (; edge >= 0 && before + mass[size_t(edge)] < p_.top_p; --edge) before += mass[size_t(edge)];
     if (edge >= 0) {  // else the mass never reached top_p (rounding): keep everything
-      std::vector<std::pair<int32_t, float>> edge_bin;
-      for (const auto& e : v)
-        if (bin(e.second) == uint32_t(edge)) edge_bin.push_back(e);
-      std::sort(edge_bin.begin(), edge_bin.end(), ByLogit{x.data()});
-      size_t keep = edge_bin.size();
-      for (size_t k = 0; k < edge_bin.size(); ++k) {
-        before += edge_bin[k].second;
-        if (before >= p_.top_p) {
-          keep = k + 1;
-          break;
-        }
+      Dist edge_bin;
+      for (int64_t i = 0; i < n; ++i)
+        if (p[size_t(i)] >= cut && bin(p[size_t(i)]) == uint32_t(edge)) edge_bin.push_back({int32_t(i), p[size_t(i)]});
+      const float t = p_.temperature;
+      std::sort(edge_bin.begin(), edge_bin.end(), [&](const auto& x, const auto& y) {
+        const float lx = logits[x.first] / t, ly = logits[y.first] / t;  // the order of distribution_ref
+        return lx > ly || (lx == ly && x.first < y.first);
+      });
+      for (const auto& [id, q] : edge_bin) {
+        edge_kept.push_back(id);
+        before += q;
+        if (before >= p_.top_p) break;
       }
-      std::vector<uint8_t> kept_in_edge(static_cast<size_t>(n), 0);
-      for (size_t k = 0; k < keep; ++k) kept_in_edge[size_t(edge_bin[k].first)] = 1;
-      size_t out = 0;  // v stays in id order
-      for (const auto& e : v)
-        if (bin(e.second) > uint32_t(edge) || kept_in_edge[size_t(e.first)]) v[out++] = e;
-      v.resize(out);
+      std::sort(edge_kept.begin(), edge_kept.end());
+      keep_bin = uint32_t(edge) + 1;
+    }
+  }
+  Dist v;
+  size_t count = edge_kept.size();
+  for (int64_t i = 0; i < n; ++i) count += p[size_t(i)] >= cut && bin(p[size_t(i)]) >= keep_bin;
+  v.reserve(count);
+  size_t next_edge = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float q = p[size_t(i)];
+    if (q < cut) continue;
+    const uint32_t b = bin(q);
+    if (b >= keep_bin) {
+      v.push_back({int32_t(i), q});
+    } else if (b + 1 == keep_bin && next_edge < edge_kept.size() && edge_kept[next_edge] == int32_t(i)) {
+      v.push_back({int32_t(i), q});
+      ++next_edge;
     }
   }
   renormalise(v);
