@@ -24,6 +24,9 @@ namespace {
 thread_local bool t_inside_pool = false;
 int g_requested_threads = 0;
 constexpr int64_t kSpinMicros = 200;
+// How long a caller done with its own part waits for a worker to claim its part before running
+// it itself: far above a spinning worker's reaction (< 1 us), below a condvar wake-up.
+constexpr int64_t kStealMicros = 30;
 
 std::pair<int64_t, int64_t> part(int64_t n, int64_t grain, int parts, int i) {
   int64_t chunks = (n + grain - 1) / grain;
@@ -37,7 +40,8 @@ int64_t now_micros() {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int threads, bool pin) {
+ThreadPool::ThreadPool(int threads, bool pin) : claims_(new std::atomic<uint64_t>[size_t(std::max(1, threads))]) {
+  for (int i = 0; i < std::max(1, threads); ++i) claims_[size_t(i)].store(0);
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 #if defined(__linux__)
   if (pin && !workers_.empty()) {
@@ -89,18 +93,24 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    const auto* fn = job_;
-    auto [b, e] = part(job_n_, job_grain_, size(), index);
-    if (b < e) {
-      try {
-        (*fn)(b, e);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Claim before reading the job: a failed claim means the caller ran this part (and the job
+    // fields may already describe the next job).
+    uint64_t expected = seen - 1;
+    if (claims_[size_t(index)].compare_exchange_strong(expected, seen, std::memory_order_acq_rel)) run_part(index);
   }
+}
+
+void ThreadPool::run_part(int i) {
+  auto [b, e] = part(job_n_, job_grain_, size(), i);
+  if (b < e) {
+    try {
+      (*job_)(b, e);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  done_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
@@ -114,27 +124,35 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job_n_ = n;
   job_grain_ = grain;
   error_ = nullptr;
-  pending_.store(int(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1);  // seq_cst: publishes the job, then we look for sleepers
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t g = generation_.fetch_add(1) + 1;  // seq_cst: publishes the job, then we look for sleepers
   if (sleeping_.load() > 0) {
     std::lock_guard<std::mutex> lk(mu_);
     start_cv_.notify_all();
   }
-  std::exception_ptr err;
-  auto [b, e] = part(n, grain, size(), 0);
+  const int parts = size();
+  claims_[0].store(g, std::memory_order_relaxed);  // part 0 is always the caller's
   t_inside_pool = true;
-  try {
-    if (b < e) fn(b, e);
-  } catch (...) {
-    err = std::current_exception();
-  }
-  t_inside_pool = false;
-  for (int polls = 0; pending_.load(std::memory_order_acquire) != 0; ++polls) {
+  run_part(0);
+  // Wait for the workers' parts; after kStealMicros run any part still unclaimed here.
+  const int64_t waited_from = now_micros();
+  bool stolen = false;
+  for (int polls = 0; done_.load(std::memory_order_acquire) != parts; ++polls) {
+    if (!stolen && (polls & 15) == 0 && now_micros() - waited_from >= kStealMicros) {
+      stolen = true;
+      for (int i = 1; i < parts; ++i) {
+        uint64_t expected = g - 1;
+        if (claims_[size_t(i)].compare_exchange_strong(expected, g, std::memory_order_acq_rel)) run_part(i);
+      }
+      continue;
+    }
     if (polls < 4096) DSV3_PAUSE();
     else std::this_thread::yield();
   }
+  t_inside_pool = false;
   job_ = nullptr;
-  if (!err) {
+  std::exception_ptr err;
+  {
     std::lock_guard<std::mutex> lk(mu_);
     err = error_;
   }

@@ -5,11 +5,17 @@
 // Decode issues hundreds of small parallel_for calls per token, so wake-up latency matters:
 // idle workers spin on an atomic generation counter for a short while (kSpinMicros) before
 // sleeping on a condition variable; a condvar round trip costs 70-160 us on our VMs.
+//
+// Each part is claimed (one atomic per part) by whoever runs it. A caller done with its own
+// part that still finds a part unclaimed after kStealMicros runs it itself: a worker that is
+// asleep or has no CPU (more runnable threads than cores: a build, a second process) no longer
+// stalls the job. Parts keep their bounds, so results do not depend on who ran them.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -42,6 +48,8 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  // Runs part i of the current job (claimed by the caller of this) and counts it done.
+  void run_part(int i);
 
   std::vector<std::thread> workers_;
   std::mutex mu_;  // guards sleeping on start_cv_ and error_
@@ -50,7 +58,10 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, job_grain_ = 1;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // claims_[i]: the generation whose part i was last claimed (every job claims every part,
+  // so part i of job g is free exactly while claims_[i] == g - 1).
+  std::unique_ptr<std::atomic<uint64_t>[]> claims_;
+  std::atomic<int> done_{0};  // parts of the current job finished
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;

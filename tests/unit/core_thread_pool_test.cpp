@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -48,11 +51,22 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
   }
 }
 
+// Every part waits (up to 10 s) until all `parts` have started: the caller cannot finish its
+// own part and run a worker's unclaimed one, so each part runs on its own thread even on a
+// loaded machine.
+void wait_for_all(std::atomic<int>& started, int parts) {
+  ++started;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (started.load() < parts && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
+
 TEST(ThreadPool, UsesSeveralThreads) {
   ThreadPool pool(3);
   std::mutex mu;
   std::vector<std::thread::id> ids;
+  std::atomic<int> started{0};
   pool.parallel_for(3, [&](int64_t, int64_t) {
+    wait_for_all(started, 3);
     std::lock_guard<std::mutex> lk(mu);
     ids.push_back(std::this_thread::get_id());
   });
@@ -73,7 +87,9 @@ TEST(ThreadPool, PinnedWorkersRunOnOneCpu) {
   EXPECT_TRUE(pool.pinned());
   std::atomic<int> worker_cpus{-1};
   std::atomic<int64_t> sum{0};
+  std::atomic<int> started{0};
   pool.parallel_for(2, [&](int64_t b, int64_t e) {
+    wait_for_all(started, 2);
     for (int64_t i = b; i < e; ++i) sum += i + 1;
     if (b == 1) {  // the worker's part
       cpu_set_t mine;
@@ -121,6 +137,46 @@ TEST(ThreadPool, ManySmallJobs) {
   std::atomic<int64_t> total{0};
   for (int rep = 0; rep < 20000; ++rep) pool.parallel_for(4, [&](int64_t b, int64_t e) { total += e - b; });
   EXPECT_EQ(total.load(), 20000 * 4);
+}
+
+// More threads than CPUs: workers confined with the caller to one CPU rarely get to run while
+// the caller waits, so the caller runs their parts itself instead of waiting for a time slice.
+// Every index is still covered once, with the same part bounds.
+TEST(ThreadPool, CallerRunsPartsOfWorkersWithoutCpu) {
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+  int cpu = -1;
+  for (int c = 0; c < CPU_SETSIZE && cpu < 0; ++c)
+    if (CPU_ISSET(c, &before)) cpu = c;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof(one), &one) != 0) GTEST_SKIP() << "cannot set the CPU affinity";
+  int jobs_with_stolen_parts = 0;
+  constexpr int kJobs = 400;
+  {
+    ThreadPool pool(4);  // workers inherit the one-CPU mask
+    const std::thread::id caller = std::this_thread::get_id();
+    for (int job = 0; job < kJobs; ++job) {
+      std::vector<std::atomic<int>> hits(40);
+      std::atomic<int> by_caller{0};
+      std::mutex mu;
+      std::vector<std::pair<int64_t, int64_t>> parts;
+      pool.parallel_for(40, [&](int64_t b, int64_t e) {
+        if (std::this_thread::get_id() == caller) ++by_caller;
+        std::lock_guard<std::mutex> lk(mu);
+        parts.emplace_back(b, e);
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+      std::sort(parts.begin(), parts.end());
+      ASSERT_EQ(parts, (std::vector<std::pair<int64_t, int64_t>>{{0, 10}, {10, 20}, {20, 30}, {30, 40}}));
+      jobs_with_stolen_parts += by_caller.load() > 1;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof(before), &before), 0);
+  EXPECT_GT(jobs_with_stolen_parts, kJobs / 2);
 }
 
 TEST(ThreadPool, GlobalExists) {
