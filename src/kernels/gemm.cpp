@@ -16,7 +16,8 @@ namespace {
 // from its own initialiser, and idle workers spin on sched_yield for a while, stealing the
 // cores of inference that never calls BLAS. OpenBLAS is linked statically (CMakeLists.txt), so
 // this initialiser, having a priority, runs before OpenBLAS's unprioritised one: it starts no
-// worker. BLAS calls are single-threaded anyway (run_panels).
+// worker. BLAS calls are single-threaded anyway (run_panels). A user's own value is overwritten
+// on purpose (it could only start idle workers), and child processes inherit the 1.
 __attribute__((constructor(101))) void openblas_without_workers() { ::setenv("OPENBLAS_NUM_THREADS", "1", 1); }
 
 // Shared checks; returns false when there is nothing for BLAS to do.

@@ -97,13 +97,19 @@ Dist Sampler::distribution(const float* logits, int64_t n) const {
     for (int j = 0; j < 8; ++j) tops[j] = std::max(tops[j], p[size_t(i8 + j)]);
   for (; i8 < n; ++i8) tops[0] = std::max(tops[0], p[size_t(i8)]);
   const float top = *std::max_element(tops, tops + 8);
+  // Non-finite logits (a diverged model: NaN, +inf, or all -inf) leave no probability to draw
+  // from: fall back to the argmax, a valid id, as distribution_ref does for greedy.
+  if (!(top > 0.0f) || !std::isfinite(top)) return Dist{{argmax(logits, n), 1.0f}};
   // min-p keeps tokens with p >= min_p × top, which come first in the order: dropping the rest
   // before top-p changes nothing (they would either be beyond the top-p prefix or cut after it).
   const float cut = p_.min_p > 0.0f ? p_.min_p * top : 0.0f;
   // Top-p: the smallest prefix of the order whose mass reaches top_p. Tokens are binned by the
-  // top bits of their probability (exponent + 3 mantissa bits: a higher bin holds more likely
-  // tokens, up to the rounding of exp), the bins' masses walked down to the one where top_p is
-  // reached, and only that bin's tokens sorted. keep_bin: bins above it are kept whole.
+  // top bits of their probability (exponent + 3 mantissa bits), the bins' masses walked down to
+  // the one where top_p is reached, and only that bin's tokens sorted. keep_bin: bins above it
+  // are kept whole. The SIMD exp is not monotone to the last ulp, so two logits a few ulps
+  // apart can land on either side of a bin boundary (or of the min-p cut) in swapped order:
+  // then the set differs from distribution_ref's by one of two tokens of equal probability
+  // (within ~1e-7 relative), which does not change the distribution.
   constexpr int kShift = 20;
   auto bin = [](float q) { return std::bit_cast<uint32_t>(q) >> kShift; };
   uint32_t keep_bin = 0;
@@ -202,12 +208,15 @@ int32_t Sampler::sample(const float* logits, int64_t n) {
 }
 
 int32_t Sampler::draw(const std::vector<std::pair<int32_t, float>>& dist) {
+  DSV3_CHECK(!dist.empty(), "sampling from an empty distribution");
   double u = rng_.uniform_double(), cum = 0.0;
-  for (const auto& [id, p] : dist) {
-    cum += p;
-    if (u < cum) return id;
+  size_t best = 0;
+  for (size_t i = 0; i < dist.size(); ++i) {
+    cum += dist[i].second;
+    if (u < cum) return dist[i].first;
+    if (dist[i].second > dist[best].second) best = i;
   }
-  return dist.back().first;
+  return dist[best].first;  // u beyond the rounded total: the most likely token, never a p = 0 one
 }
 
 double Sampler::uniform() { return rng_.uniform_double(); }
