@@ -173,7 +173,7 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
   } else {
     matmul_split_pair(x, T, n_prefill, w.q, q.data(), w.kv_a, kv.data());
   }
-  std::vector<float> fresh_row(size_t(d.W));
+  std::vector<float> fresh_row(size_t(d.W)), cs(size_t(d.Dr));
   for (const MlaSlice& sl : slices) {
     DSV3_CHECK(sl.row0 >= 0 && sl.len > 0 && sl.row0 + sl.len <= T, "mla: slice rows out of range");
     DSV3_CHECK(sl.row0 + sl.len <= n_prefill || sl.row0 >= n_prefill, "mla: a slice straddles the prefill rows");
@@ -187,9 +187,10 @@ void mla_forward_batch(const AttentionWeights& w, const ModelConfig& c, const Ro
       float* row = sl.cache.is_f32() ? sl.cache.row(pos) : fresh_row.data();
       rmsnorm(&kv[size_t(t * d.W)], w.kv_a_norm.data(), eps, d.Rkv, row);
       std::memcpy(row + d.Rkv, &kv[size_t(t * d.W + d.Rkv)], sizeof(float) * d.Dr);
-      rope.apply(row + d.Rkv, pos);
+      rope.cos_sin(pos, cs.data());  // once for k_pe and every head's q_pe
+      rope.rotate(row + d.Rkv, cs.data());
       if (!sl.cache.is_f32()) write_latent_row(sl.cache, pos, row);
-      for (int64_t h = 0; h < d.H; ++h) rope.apply(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], pos);
+      for (int64_t h = 0; h < d.H; ++h) rope.rotate(&q[size_t((t * d.H + h) * d.Dq + d.Dn)], cs.data());
     }
   }
   std::vector<float> o(size_t(T * d.H * d.Dv));  // [T, H, Dv]

@@ -53,16 +53,28 @@ Rope::Rope(const ModelConfig& c) : dim_(c.qk_rope_head_dim) {
   softmax_scale_ = float(1.0 / std::sqrt(double(c.qk_head_dim())) * attn_mscale * attn_mscale);
 }
 
-void Rope::apply(float* x, int64_t pos) const {
+void Rope::cos_sin(int64_t pos, float* cs) const {
   const int64_t half = dim_ / 2;
   for (int64_t i = 0; i < half; ++i) {
-    float angle = float(pos) * inv_freq_[size_t(i)];  // float32 product, as torch.outer does
-    float c = float(std::cos(double(angle))) * cos_sin_scale_;
-    float s = float(std::sin(double(angle))) * cos_sin_scale_;
-    float a = x[2 * i], b = x[2 * i + 1];
+    const float angle = float(pos) * inv_freq_[size_t(i)];  // float32 product, as torch.outer does
+    cs[2 * i] = float(std::cos(double(angle))) * cos_sin_scale_;
+    cs[2 * i + 1] = float(std::sin(double(angle))) * cos_sin_scale_;
+  }
+}
+
+void Rope::rotate(float* x, const float* cs) const {
+  const int64_t half = dim_ / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1], a = x[2 * i], b = x[2 * i + 1];
     x[2 * i] = a * c - b * s;
     x[2 * i + 1] = a * s + b * c;
   }
+}
+
+void Rope::apply(float* x, int64_t pos) const {
+  std::vector<float> cs(static_cast<size_t>(dim_));
+  cos_sin(pos, cs.data());
+  rotate(x, cs.data());
 }
 
 }  // namespace dsv3

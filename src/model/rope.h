@@ -21,6 +21,11 @@ class Rope {
   int64_t dim() const { return dim_; }
   // Rotates x[0..Dr) in place for position pos.
   void apply(float* x, int64_t pos) const;
+  // The rotation of position pos, cs[2i] = cos, cs[2i+1] = sin (YaRN scale included), computed
+  // once for all vectors of a position: q_pe of every head and k_pe (128 + 1 rotations per row
+  // in DeepSeek-V3). rotate(x, cs) gives exactly apply(x, pos).
+  void cos_sin(int64_t pos, float* cs) const;
+  void rotate(float* x, const float* cs) const;
   // Attention softmax scale: 1/sqrt(qk_head_dim) · mscale(factor, mscale_all_dim)².
   float softmax_scale() const { return softmax_scale_; }
   const std::vector<float>& inv_freq() const { return inv_freq_; }
