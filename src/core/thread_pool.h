@@ -36,7 +36,9 @@ class ThreadPool {
   int size() const { return int(workers_.size()) + 1; }
 
   // fn(begin, end) over [0, n) in size() nearly equal parts, each a multiple of `grain`
-  // except the last. Blocks until all parts are done; rethrows the first exception.
+  // except the last. Blocks until all parts are done; rethrows the first exception. Parts may
+  // run one after another on one thread (the caller takes unclaimed ones), so a part must
+  // never wait for another part of the same job.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain = 1);
 
   bool pinned() const { return pinned_; }
@@ -54,7 +56,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;  // guards sleeping on start_cv_ and error_
   std::condition_variable start_cv_;
-  // Job fields are written before generation_ is bumped (release) and read after it is seen.
+  // Job fields are written before generation_ is bumped (release); a worker reads them only
+  // after claiming a part of that generation (so the job cannot have ended meanwhile).
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, job_grain_ = 1;
   std::atomic<uint64_t> generation_{0};
