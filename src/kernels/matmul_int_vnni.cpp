@@ -45,9 +45,6 @@ inline __mmask64 mask64(int64_t n) {
 }
 
 constexpr int64_t kChunk = 64;  // weights per vpdpbusd
-// Groups whose largest |x| is below this quantise to zero: 127/m must stay finite. Shared
-// with the scalar twin (matmul_int8_activations_ref) through matmul.h's documented rule.
-constexpr float kTinyMax = kInt8ActTinyMax;
 // u = q + o: I8 codes get their sign bit flipped (o = 128), I4 nibbles are stored as q + 8.
 template <bool kInt4>
 constexpr uint8_t kOffset = kInt4 ? 8 : 128;
@@ -106,9 +103,10 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, const PreparedX& p
       const bool unordered = nan_lanes != 0;
       const float m = _mm512_reduce_max_ps(amax);
       // A NaN or infinite activation makes the group's scale NaN (the outputs become NaN, as
-      // on the f32 path); a group below kTinyMax contributes 0 (127/m would overflow).
+      // on the f32 path); a group below kInt8ActTinyMax (matmul.h, shared with the scalar twin)
+      // contributes 0 (127/m would overflow).
       const bool nonfinite = unordered || !(m <= std::numeric_limits<float>::max());
-      const bool zero = nonfinite || m < kTinyMax;
+      const bool zero = nonfinite || m < kInt8ActTinyMax;
       const float s = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 127.0f;
       p.sx[t * p.groups + g] = s;
       const __m512 inv = _mm512_set1_ps(zero ? 0.0f : 127.0f / m);

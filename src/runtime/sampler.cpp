@@ -62,14 +62,11 @@ namespace {
 
 using Dist = std::vector<std::pair<int32_t, float>>;
 
-// Descending logit, lowest id first on ties: distribution_ref's order.
-struct ByLogit {
-  const float* x;  // logits / temperature
-  bool operator()(const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) const {
-    const float xa = x[a.first], xb = x[b.first];
-    return xa > xb || (xa == xb && a.first < b.first);
-  }
-};
+// Pairs of (id, logit / temperature): descending, lowest id first on ties. The order of
+// distribution_ref, and of the top-p edge bin in distribution.
+bool by_logit(const std::pair<int32_t, float>& a, const std::pair<int32_t, float>& b) {
+  return a.second > b.second || (a.second == b.second && a.first < b.first);
+}
 
 void renormalise(Dist& v) {
   double total = 0.0;
@@ -122,17 +119,14 @@ Dist Sampler::distribution(const float* logits, int64_t n) const {
     int64_t edge = int64_t(mass.size()) - 1;
     for (; edge >= 0 && before + mass[size_t(edge)] < p_.top_p; --edge) before += mass[size_t(edge)];
     if (edge >= 0) {  // else the mass never reached top_p (rounding): keep everything
-      Dist edge_bin;
+      Dist edge_bin;  // (id, logit / temperature), sorted as distribution_ref orders them
       for (int64_t i = 0; i < n; ++i)
-        if (p[size_t(i)] >= cut && bin(p[size_t(i)]) == uint32_t(edge)) edge_bin.push_back({int32_t(i), p[size_t(i)]});
-      const float t = p_.temperature;
-      std::sort(edge_bin.begin(), edge_bin.end(), [&](const auto& x, const auto& y) {
-        const float lx = logits[x.first] / t, ly = logits[y.first] / t;  // the order of distribution_ref
-        return lx > ly || (lx == ly && x.first < y.first);
-      });
-      for (const auto& [id, q] : edge_bin) {
+        if (p[size_t(i)] >= cut && bin(p[size_t(i)]) == uint32_t(edge))
+          edge_bin.push_back({int32_t(i), logits[i] / p_.temperature});
+      std::sort(edge_bin.begin(), edge_bin.end(), by_logit);
+      for (const auto& [id, x] : edge_bin) {
         edge_kept.push_back(id);
-        before += q;
+        before += p[size_t(id)];
         if (before >= p_.top_p) break;
       }
       std::sort(edge_kept.begin(), edge_kept.end());
@@ -165,11 +159,8 @@ Dist Sampler::distribution_ref(const float* logits, int64_t n) const {
     v.push_back({argmax(logits, n), 1.0f});
     return v;
   }
-  std::vector<float> x(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) x[size_t(i)] = logits[i] / p_.temperature;
   v.reserve(size_t(n));
-  for (int64_t i = 0; i < n; ++i) v.push_back({int32_t(i), x[size_t(i)]});
-  const ByLogit by_logit{x.data()};
+  for (int64_t i = 0; i < n; ++i) v.push_back({int32_t(i), logits[i] / p_.temperature});
   if (p_.top_k > 0 && p_.top_k < n) {
     std::partial_sort(v.begin(), v.begin() + p_.top_k, v.end(), by_logit);
     v.resize(size_t(p_.top_k));

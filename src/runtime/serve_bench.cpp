@@ -81,7 +81,6 @@ ServeBenchResult run_serve_bench(const Model& m, const ServeBenchOptions& opt) {
     engine.run_until_idle();
   }
   const EngineStats stats0 = engine.stats();
-  const uint64_t preempt0 = stats0.preemptions;
   std::mutex mu;
   std::condition_variable cv;
   int64_t next = 0, done = 0;
@@ -142,7 +141,7 @@ ServeBenchResult run_serve_bench(const Model& m, const ServeBenchOptions& opt) {
   r.itl_s = percentiles(itl);
   r.e2e_s = percentiles(e2e);
   const EngineStats stats1 = engine.stats();
-  r.preemptions = stats1.preemptions - preempt0;
+  r.preemptions = stats1.preemptions - stats0.preemptions;
   r.spec_drafted = stats1.spec_drafted - stats0.spec_drafted;
   r.spec_accepted = stats1.spec_accepted - stats0.spec_accepted;
   return r;
