@@ -336,12 +336,7 @@ void Engine::draft_all(const std::vector<Sequence*>& seqs) {
     for (int64_t i = 0; i < n; ++i) {
       Sequence* s = act[size_t(i)];
       const float* lg = &draft_logits_[size_t(i * V)];
-      if (s->sampler.greedy()) {
-        s->drafts.push_back(argmax(lg, V));
-      } else {
-        s->draft_q.push_back(s->sampler.distribution(lg, V));
-        s->drafts.push_back(s->sampler.draw(s->draft_q.back()));
-      }
+      s->drafts.push_back(draw_draft(s->sampler, lg, V, s->draft_q));
       if (int64_t(s->drafts.size()) < s->draft_n) {
         keep.push_back(s);
         hk.insert(hk.end(), h.begin() + i * D, h.begin() + (i + 1) * D);

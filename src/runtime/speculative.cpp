@@ -47,6 +47,12 @@ bool thinking_after(bool inside, int32_t id, const GenerateRequest& req) {
 
 }  // namespace
 
+int32_t draw_draft(Sampler& sampler, const float* logits, int64_t V, std::vector<Dist>& q) {
+  if (sampler.greedy()) return argmax(logits, V);
+  q.push_back(sampler.distribution(logits, V));
+  return sampler.draw(q.back());
+}
+
 int32_t accept_or_resample(Sampler& sampler, const float* logits, int64_t V, int32_t d, const Dist& q, bool* accepted) {
   const Dist p = sampler.distribution(logits, V);
   const float pd = prob_of(p, d), qd = prob_of(q, d);
@@ -152,12 +158,7 @@ GenerateResult generate_speculative(const Model& m, const GenerateRequest& req,
         h_src = h_next;
       }
       m.mtp_logits(1, h_src.data(), 1, mtp_logits.data());
-      if (sampler.greedy()) {
-        verify.push_back(argmax(mtp_logits.data(), V));
-      } else {
-        q_dists.push_back(sampler.distribution(mtp_logits.data(), V));
-        verify.push_back(sampler.draw(q_dists.back()));
-      }
+      verify.push_back(draw_draft(sampler, mtp_logits.data(), V, q_dists));
     }
     // Verify [last, d1..dn] at positions pos..pos+n with decode numerics (n_prefill = 0).
     const int64_t T = n + 1;

@@ -26,6 +26,11 @@ namespace dsv3 {
 // (ties in its favour) and softmax(logits)[draft] >= softmax(logits)[top-1] − delta.
 bool relaxed_accepts(const float* logits, int64_t V, int32_t draft, int64_t topk, float delta);
 
+// A draft token from the MTP module's logits: the argmax for a greedy sampler, else a draw
+// from the sampler's own filtered distribution q, appended to `q` for accept_or_resample.
+int32_t draw_draft(Sampler& sampler, const float* logits, int64_t V,
+                   std::vector<std::vector<std::pair<int32_t, float>>>& q);
+
 // The sampling rule for one verification row (Leviathan et al. 2023, Chen et al. 2023): the
 // draft d was drawn from q; accept it with probability min(1, p(d)/q(d)), p the sampler's
 // distribution of `logits`; on rejection draw from max(0, p − q) renormalised. Returns the
