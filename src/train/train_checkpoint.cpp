@@ -128,7 +128,12 @@ std::string save_train_checkpoint(const std::string& out_dir, const CheckpointTo
   DSV3_CHECK(!ec, "cannot rename ", link_tmp, " to ", out_dir, "/latest: ", ec.message());
   fsync_path(out_dir);
 
-  // Prune: keep the `keep` newest checkpoints (the one just written is the newest).
+  prune_checkpoints(out_dir, keep, ck.state.step);  // the one just written is the newest
+  return final_dir;
+}
+
+void prune_checkpoints(const std::string& out_dir, int64_t keep, int64_t latest_step) {
+  std::error_code ec;
   std::vector<std::pair<int64_t, std::string>> all;
   for (const auto& e : fs::directory_iterator(out_dir)) {
     const int64_t s = step_of(e.path().filename().string());
@@ -136,8 +141,7 @@ std::string save_train_checkpoint(const std::string& out_dir, const CheckpointTo
   }
   std::sort(all.begin(), all.end());
   for (size_t i = 0; i + size_t(std::max<int64_t>(keep, 1)) < all.size(); ++i)
-    if (all[i].first != ck.state.step) fs::remove_all(all[i].second, ec);
-  return final_dir;
+    if (all[i].first != latest_step) fs::remove_all(all[i].second, ec);
 }
 
 std::string latest_checkpoint(const std::string& out_dir) {

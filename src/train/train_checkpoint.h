@@ -49,6 +49,11 @@ struct CheckpointToWrite {
 // checkpoints so that `keep` remain. Returns the checkpoint folder.
 std::string save_train_checkpoint(const std::string& out_dir, const CheckpointToWrite& ck, int64_t keep);
 
+// Removes all but the `keep` newest checkpoint folders, never the one of `latest_step`. Also
+// run on resume: a run killed between publishing a checkpoint and pruning (its last one, say,
+// so nothing is saved again) would otherwise keep an extra folder.
+void prune_checkpoints(const std::string& out_dir, int64_t keep, int64_t latest_step);
+
 // The folder OUT/latest points to; empty when OUT/latest does not exist.
 std::string latest_checkpoint(const std::string& out_dir);
 

@@ -147,6 +147,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& opt) : s_(std::ma
     s.resumed = true;
   }
   clean_out_dir(cfg.out_dir, s.resumed ? s.ts.step : -1);
+  if (s.resumed) prune_checkpoints(cfg.out_dir, cfg.keep_checkpoints, s.ts.step);
   s.metrics = std::make_unique<MetricsLog>(cfg.out_dir + "/metrics.jsonl", s.resumed ? s.ts.step : -1);
   s.progress = std::make_unique<ProgressLine>(cfg.log_interval);
   write_file_atomic(cfg.out_dir + "/train_config.json", cfg.raw.dump(2) + "\n");

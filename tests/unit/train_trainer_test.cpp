@@ -149,6 +149,26 @@ TEST(Trainer, ResumeIsBitIdentical) {
   EXPECT_EQ(std::filesystem::path(latest_checkpoint(b)).filename(), "checkpoint-000006");
 }
 
+// A run killed between publishing a checkpoint and pruning the older ones (its last one, say:
+// nothing is saved again after resuming) must not keep the extra folder: resuming prunes too.
+// Here the finished run kept 2 and is resumed with keep_checkpoints 1.
+TEST(Trainer, ResumePrunesCheckpointsBeyondKeep) {
+  namespace fs = std::filesystem;
+  const std::string out = fixture().dir + "/resume-prune";
+  fs::remove_all(out);
+  { Trainer(parse(base_config(out)), quiet()).run(); }
+  ASSERT_TRUE(fs::is_directory(out + "/checkpoint-000003"));
+  ASSERT_TRUE(fs::is_directory(out + "/checkpoint-000006"));
+  json one = base_config(out);
+  one["keep_checkpoints"] = 1;
+  Trainer resumed(parse(one), quiet());
+  EXPECT_TRUE(resumed.resumed());
+  EXPECT_EQ(resumed.step(), 6);
+  EXPECT_FALSE(fs::exists(out + "/checkpoint-000003"));
+  EXPECT_TRUE(fs::is_directory(out + "/checkpoint-000006"));
+  EXPECT_EQ(fs::path(latest_checkpoint(out)).filename(), "checkpoint-000006");
+}
+
 TEST(Trainer, MetricsLinesHoldEveryField) {
   const std::string out = fixture().dir + "/metrics";
   json j = base_config(out);
