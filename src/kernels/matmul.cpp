@@ -112,8 +112,10 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
     return;
   }
   const int64_t panel = ks.panel_rows;
-  if (isa >= Isa::kAvx512 && is_int_weight(w.dtype) && matmul_detail::use_int8_activations(w))
-    return matmul_detail::tiles_int_vnni_pooled(x, T, w, y, pool, serial, panel);
+  if (isa >= Isa::kAvx2 && is_int_weight(w.dtype) && matmul_detail::use_int8_activations(w)) {
+    if (isa >= Isa::kAvx512 && cpu_has_avx512_vnni()) return matmul_detail::tiles_int_vnni_pooled(x, T, w, y, pool, serial, panel);
+    return matmul_detail::tiles_int_avx2_pooled(x, T, w, y, pool, serial, panel);
+  }
   if (serial) {
     ks.tiles(x, T, w, y, 0, T, 0, N);
   } else if (N >= threads * panel) {
@@ -198,7 +200,8 @@ std::atomic<Int8Activations>& int8_act_mode() {
 void set_int8_activations(Int8Activations mode) { int8_act_mode().store(mode, std::memory_order_relaxed); }
 
 Int8Activations int8_activations() {
-  return cpu_has_avx512_vnni() ? int8_act_mode().load(std::memory_order_relaxed) : Int8Activations::kOff;
+  // Every SIMD level from AVX2 up has int8-activation kernels; the scalar level has none.
+  return cpu_isa() >= Isa::kAvx2 ? int8_act_mode().load(std::memory_order_relaxed) : Int8Activations::kOff;
 }
 
 bool matmul_detail::use_int8_activations(const WeightMatrix& w) {

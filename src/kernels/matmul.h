@@ -68,17 +68,20 @@ struct MatmulProduct {
 // output independently of how rows are split).
 void matmul_rows_grouped(const MatmulProduct* products, size_t n, ThreadPool& pool = ThreadPool::global());
 
-// I8/I4 weights with AVX-512 VNNI: activations are quantised to int8 per token and weight
-// group (scale max|x|/127) and multiplied with vpdpbusd, on the rows path (decode: keeps
-// 4-bit decode memory-bound) and the tiles path (prefill: an int8 GEMM, 64 multiply-adds per
-// instruction against 16 for f32 FMA). Only the activation rounding differs from the f32 path:
+// I8/I4 weights with int8 activations: activations are quantised to int8 per token and
+// weight group (scale max|x|/127) and multiplied in integers, on the rows path (decode:
+// keeps 4-bit decode memory-bound) and the tiles path (prefill: an int8 GEMM). AVX-512 VNNI
+// uses vpdpbusd (64 multiply-adds per instruction against 16 for f32 FMA); AVX2 uses
+// vpmaddubsw (I4: 2.7x the f32 FMA rate on Zen 3, I8: 1.6x; matmul_int_avx2.cpp). Only the
+// activation rounding differs from the f32 path:
 // |y - y_f32| <= ½ Σ_groups (max_{k∈g}|x_k| / 127) · Σ_{k∈g}|w_k| (+ f32 rounding). Results
-// stay independent of the other tokens. Needs VNNI and groups that are a multiple of 64.
+// stay independent of the other tokens. Needs AVX2 and groups that are a multiple of 64.
 // Default kInt4: measured on the bench preset's decode it is 1.55x faster for I4 at +0.4 %
-// KL, but only 1.1x for I8 at +29 % KL (README "Quantization"). DSV3_INT8_ACT=0|int4|all.
+// KL, but only 1.1x for I8 at +29 % KL (AVX-512 machine; README "Quantization").
+// DSV3_INT8_ACT=0|int4|all.
 enum class Int8Activations : uint8_t { kOff, kInt4, kAll };
 void set_int8_activations(Int8Activations mode);
-Int8Activations int8_activations();  // the mode set (kOff when the CPU has no VNNI)
+Int8Activations int8_activations();  // the mode set (kOff when the CPU has no AVX2)
 
 // Plain scalar twin of matmul: same contract, single thread, no SIMD.
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
@@ -86,7 +89,7 @@ void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 // Scalar twin of the int8-activation tiles path (prefill with I8/I4 weights when
 // use_int8_activations applies): per token and group s_x = max|x|/127, xq = round-to-even
 // (x · 127/max|x|), then y = fma(float(Σ_g q·xq), s_w·s_x, y) over the groups in order.
-// The VNNI tiles kernel matches it bit for bit.
+// The VNNI and AVX2 tiles kernels match it bit for bit.
 // Groups with max|x| < kInt8ActTinyMax quantise to zero; a NaN or infinite activation makes
 // its group's scale NaN, so that token's outputs are NaN (as on the f32 path). Both paths.
 void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);

@@ -298,26 +298,7 @@ constexpr int kNr = 16;       // panel width: two ymm
 constexpr int kMr = 4;        // tokens per micro-kernel call (8 accumulators: no spills in 16 ymm)
 constexpr int64_t kKc = 256;  // panel depth
 
-inline void transpose8(__m256 r[8]) {
-  __m256 t[8], s[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {
-    const __m256d a = _mm256_castps_pd(t[4 * i]), b = _mm256_castps_pd(t[4 * i + 1]);
-    const __m256d c = _mm256_castps_pd(t[4 * i + 2]), d = _mm256_castps_pd(t[4 * i + 3]);
-    s[4 * i + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c));
-    s[4 * i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
-    s[4 * i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d));
-    s[4 * i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
-  }
-  // s[4i + c] lane L = rows 4i..4i+3 of column 4L + c.
-  for (int c = 0; c < 4; ++c) {
-    r[c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x20);
-    r[4 + c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x31);
-  }
-}
+#include "kernels/avx2_transpose.h"
 
 template <class Dec>
 void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, float* tmp, float* P) {
@@ -425,8 +406,10 @@ void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
     case DType::F32: return rows_kernel<DecF32>(x, T, w, y, n0, n1);
     case DType::F16: return rows_kernel<DecF16>(x, T, w, y, n0, n1);
     case DType::BF16: return rows_kernel<DecBf16>(x, T, w, y, n0, n1);
-    case DType::I8: return rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
-    case DType::I4: return rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
+    case DType::I8:
+      return use_int8_activations(w) ? rows_int_avx2(x, T, w, y, n0, n1) : rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
+    case DType::I4:
+      return use_int8_activations(w) ? rows_int_avx2(x, T, w, y, n0, n1) : rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_kernel<DecFp8>(x, T, w, y, n0, n1);
   }
 }

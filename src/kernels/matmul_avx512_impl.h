@@ -570,15 +570,21 @@ void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float
   }
 }
 
+// Int8-activation rows: vpdpbusd where the CPU has AVX-512 VNNI, else the AVX2 kernels.
+inline void rows_int8act(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  if (cpu_has_avx512_vnni()) rows_int_vnni(x, T, w, y, n0, n1);
+  else rows_int_avx2(x, T, w, y, n0, n1);
+}
+
 void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
   switch (w.dtype) {
     case DType::F32: return rows_fn<DecF32>(x, T, w, y, n0, n1);
     case DType::F16: return rows_fn<DecF16>(x, T, w, y, n0, n1);
     case DType::BF16: return rows_fn<DecBf16>(x, T, w, y, n0, n1);
     case DType::I8:
-      return use_int8_activations(w) ? rows_int_vnni(x, T, w, y, n0, n1) : rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
+      return use_int8_activations(w) ? rows_int8act(x, T, w, y, n0, n1) : rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
     case DType::I4:
-      return use_int8_activations(w) ? rows_int_vnni(x, T, w, y, n0, n1) : rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
+      return use_int8_activations(w) ? rows_int8act(x, T, w, y, n0, n1) : rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_fn<DecFp8>(x, T, w, y, n0, n1);
   }
 }
@@ -588,7 +594,7 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
     case DType::F32: return tiles_fn<DecF32>(x, T, w, y, t0, t1, n0, n1);
     case DType::F16: return tiles_fn<DecF16>(x, T, w, y, t0, t1, n0, n1);
     case DType::BF16: return tiles_fn<DecBf16>(x, T, w, y, t0, t1, n0, n1);
-    // With int8 activations matmul_with runs tiles_int_vnni_pooled instead.
+    // With int8 activations matmul_with runs tiles_int_{vnni,avx2}_pooled instead.
     case DType::I8: return tiles_fn<DecI8>(x, T, w, y, t0, t1, n0, n1);
     case DType::I4: return tiles_fn<DecI4>(x, T, w, y, t0, t1, n0, n1);
     default: return tiles_fn<DecFp8>(x, T, w, y, t0, t1, n0, n1);

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/int8_activations.h"
 #include "kernels/matmul_internal.h"
 
 #pragma GCC push_options
@@ -44,43 +45,11 @@ inline __mmask64 mask64(int64_t n) {
   return n >= 64 ? ~__mmask64(0) : n <= 0 ? __mmask64(0) : __mmask64((uint64_t(1) << n) - 1);
 }
 
-constexpr int64_t kChunk = 64;  // weights per vpdpbusd
+constexpr int64_t kChunk = kInt8ActChunk;  // weights per vpdpbusd
 // u = q + o: I8 codes get their sign bit flipped (o = 128), I4 nibbles are stored as q + 8.
 template <bool kInt4>
 constexpr uint8_t kOffset = kInt4 ? 8 : 128;
 constexpr int64_t kPrefetchBytes = 4096;
-
-// Prepared activations of T tokens: xq[t][Kp] bytes (Kp = K rounded up to 64, zeros past
-// K; I4 chunks in evens-then-odds order), sx[t][g], and the accumulators' starting values
-// neg[t][g] (16 int32 lanes: -o·Σ xq over the lane's bytes in every chunk of the group).
-// The tiles path needs only the lanes' total: corr[t][g] = -o·Σ_g xq (neg is then unused).
-struct PreparedX {
-  int8_t* xq;
-  float* sx;
-  int32_t* neg;
-  int32_t* corr;
-  int64_t Kp, groups;
-  // The same arrays from token t on.
-  PreparedX from(int64_t t) const {
-    return {xq + t * Kp, sx + t * groups, neg ? neg + t * groups * 16 : nullptr, corr ? corr + t * groups : nullptr,
-            Kp, groups};
-  }
-};
-
-// Buffers for the prepared activations of T tokens in the calling thread's scratch slots 0
-// (xq) and 3 (sx, then the rows path's 16-lane starts `neg` when `lanes`, else the tiles
-// path's totals `corr`). Other threads may read them during a product.
-PreparedX alloc_prepared(int64_t T, int64_t K, int64_t G, bool lanes) {
-  PreparedX p;
-  p.Kp = ceil_div(K, kChunk) * kChunk;
-  p.groups = ceil_div(K, G);
-  p.xq = reinterpret_cast<int8_t*>(scratch(0, size_t(T * p.Kp / 4 + 16)));
-  float* meta = scratch(3, size_t(T * p.groups * (lanes ? 17 : 2)));
-  p.sx = meta;
-  p.neg = lanes ? reinterpret_cast<int32_t*>(meta + T * p.groups) : nullptr;
-  p.corr = lanes ? nullptr : reinterpret_cast<int32_t*>(meta + T * p.groups);
-  return p;
-}
 
 // kEvensOdds stores each chunk's activations evens then odds (the rows path's I4 order);
 // the tiles path keeps the order k and unpacks its nibbles instead. o: the weights' offset.
@@ -334,26 +303,19 @@ void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t
   uint8_t* P = reinterpret_cast<uint8_t*>(panel);
   float* Ps = panel + kTileRows * kbuf / 4;  // 64-byte aligned: kbuf is a multiple of 64
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
-  const char* wbytes = static_cast<const char*>(w.data);
   const int64_t calls = ceil_div(T, kTileMr);
   for (int64_t n = n0; n < n1; n += kTileRows) {
     const int64_t nn = imin(kTileRows, n1 - n);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
       const int64_t kk = imin(kc, K - k0), g0 = k0 / G, ng = ceil_div(kk, G);
       pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, P, Ps);
-      // Pull the next panel's rows into L2 while this one is multiplied (short row pieces
-      // the hardware prefetcher would not fetch in time).
-      int64_t pn = n, pk = k0 + kc;
+      int64_t pn = n, pk = k0 + kc;  // the next panel
       if (pk >= K) pn += kTileRows, pk = 0;
-      const int64_t pbytes = kInt4 ? (imin(kc, K - pk) + 1) / 2 : imin(kc, K - pk);
-      const int64_t row_lines = ceil_div(pbytes, 64), lines = pn < n1 ? imin(kTileRows, n1 - pn) * row_lines : 0;
-      const int64_t per_call = ceil_div(lines, calls);
-      const int64_t poff = kInt4 ? pk / 2 : pk;
-      int64_t line = 0;
+      PanelPrefetch prefetch(w.data, wstride, pn, n1, kTileRows, kInt4 ? pk / 2 : pk,
+                             kInt4 ? (imin(kc, K - pk) + 1) / 2 : imin(kc, K - pk), calls);
       const int64_t steps = ceil_div(kk, kChunk) * kChunk / 4;
       for (int64_t t = 0; t < T; t += kTileMr) {
-        for (const int64_t e = imin(lines, line + per_call); line < e; ++line)
-          _mm_prefetch(wbytes + (pn + line / row_lines) * wstride + poff + (line % row_lines) * 64, _MM_HINT_T1);
+        prefetch.step();
         const int64_t mr = imin(kTileMr, T - t);
         micro[mr - 1](q.xq + t * q.Kp + k0, q.Kp, q.sx + t * q.groups + g0, q.corr + t * q.groups + g0, q.groups, P,
                       Ps, ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
@@ -362,23 +324,17 @@ void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t
   }
 }
 
-// The whole product on the pool: activations quantised once (split over tokens), then the
-// panels split as matmul_with splits the f32 tiles path.
+// The whole product on the pool (int8_activations.h).
 template <bool kInt4>
 void tiles_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
                   int64_t row_grain) {
-  const int64_t K = w.cols, N = w.rows, G = w.block_cols;
-  const PreparedX p = alloc_prepared(T, K, G, false);
-  auto prep = [&](int64_t b, int64_t e) { prepare<false>(x + b * K, e - b, K, G, p.from(b), kOffset<kInt4>); };
-  if (serial) {
-    prep(0, T);
-    return tiles_multiply<kInt4>(p, w, y, 0, T, 0, N);
-  }
-  pool.parallel_for(T, prep, 1);
-  if (N >= int64_t(pool.size()) * row_grain)
-    pool.parallel_for(N, [&](int64_t b, int64_t e) { tiles_multiply<kInt4>(p, w, y, 0, T, b, e); }, row_grain);
-  else
-    pool.parallel_for(T, [&](int64_t b, int64_t e) { tiles_multiply<kInt4>(p, w, y, b, e, 0, N); }, 8);
+  const int64_t K = w.cols, G = w.block_cols;
+  run_int8_tiles(
+      T, K, w.rows, G, pool, serial, row_grain,
+      [&](const PreparedX& p, int64_t b, int64_t e) { prepare<false>(x + b * K, e - b, K, G, p.from(b), kOffset<kInt4>); },
+      [&](const PreparedX& p, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
+        tiles_multiply<kInt4>(p, w, y, t0, t1, n0, n1);
+      });
 }
 
 }  // namespace

@@ -31,16 +31,21 @@ const KernelSet& kernels_avx2();
 const KernelSet& kernels_avx512();
 const KernelSet& kernels_avx512vbmi();
 
-// I8/I4 rows path with int8 activations and vpdpbusd (matmul_int_vnni.cpp); the AVX-512
-// levels call it when use_int8_activations(w): VNNI present, enabled for the dtype
-// (matmul.h Int8Activations), groups % 64 == 0.
+// I8/I4 rows path with int8 activations (matmul.h Int8Activations): vpdpbusd
+// (matmul_int_vnni.cpp, AVX-512 VNNI) or vpmaddubsw (matmul_int_avx2.cpp, AVX2). The SIMD
+// levels call them when use_int8_activations(w): enabled for the dtype, groups % 64 == 0;
+// the AVX-512 levels take VNNI when the CPU has it, else the AVX2 kernels.
 void rows_int_vnni(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
-// The tiles path (prefill) of the same arithmetic, a register-blocked vpdpbusd GEMM over
-// panels of 32 rows unpacked to bytes, as the whole product on `pool` (matmul_with calls it
-// instead of KernelSet::tiles): the activations are quantised once, not once per thread,
-// then panels are split over rows in multiples of row_grain (or over tokens when there are
-// few rows). serial: everything on the calling thread.
+void rows_int_avx2(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
+// The tiles path (prefill) of the same arithmetic, a register-blocked int8 GEMM over
+// panels unpacked to bytes, as the whole product on `pool` (matmul_with calls it instead
+// of KernelSet::tiles): the activations are quantised once, not once per thread, then
+// panels are split over rows in multiples of row_grain (or over tokens when there are few
+// rows). serial: everything on the calling thread. Both reproduce
+// matmul_int8_activations_ref bit for bit.
 void tiles_int_vnni_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
+                           int64_t row_grain);
+void tiles_int_avx2_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
                            int64_t row_grain);
 bool use_int8_activations(const WeightMatrix& w);
 

@@ -117,7 +117,7 @@ const std::vector<Shape> kShapes = {
 const std::vector<int64_t> kTokens = {1, 2, 3, 5, 17};
 const std::vector<MatmulPath> kPaths = {MatmulPath::kRows, MatmulPath::kTiles, MatmulPath::kAuto};
 
-// The exact (f32-activation) kernels; IntMatmulInt8Act covers the VNNI rows path.
+// The exact (f32-activation) kernels; Int8Activations* below cover the int8-activation paths.
 class IntMatmul : public ::testing::TestWithParam<DType> {
  protected:
   void SetUp() override { set_int8_activations(Int8Activations::kOff); }
@@ -173,12 +173,12 @@ TEST_P(IntMatmul, DequantizeRowBitExact) {
   }
 }
 
-// Rows and tiles paths with int8 activations (AVX-512 VNNI, groups % 64 == 0): within the
+// Rows and tiles paths with int8 activations (AVX-512 VNNI or AVX2, groups % 64 == 0): within the
 // bound of matmul.h, ½ Σ_g (max_{k∈g}|x_k| / 127) Σ_{k∈g}|w_k|, plus f32 rounding;
 // batch-invariant; the tiles GEMM bit-identical to matmul_int8_activations_ref.
 TEST_P(IntMatmul, Int8ActivationsWithinBound) {
   set_int8_activations(Int8Activations::kAll);
-  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no int8-activation kernels (AVX2) on this CPU";
   std::mt19937 rng(13);
   ThreadPool pool(2);
   const std::vector<Shape> shapes = {{1, 1, 64, 1},    {3, 63, 64, 1},   {5, 64, 64, 1},  {7, 65, 64, 1},
@@ -198,16 +198,19 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
       matmul_ref(x.data(), T, iw.w, ref.data());
       matmul_int8_activations_ref(x.data(), T, iw.w, twin.data());
       for (Isa isa : supported_isas()) {
-        if (isa < Isa::kAvx512) continue;
+        if (isa < Isa::kAvx2) continue;
         for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
           std::fill(ybuf.begin(), ybuf.end(), -7.5f);
           matmul_with(isa, path, x.data(), T, iw.w, y, pool);
           for (int64_t i = 0; i < kPad; ++i)
             ASSERT_TRUE(ybuf[size_t(i)] == -7.5f && y[T * s.N + i] == -7.5f) << "write outside y " << iw.w.name;
-          // The tiles path (prefill GEMM) runs the scalar twin's operations exactly.
-          if (path == MatmulPath::kTiles) {
+          // The tiles path (prefill GEMM) runs the scalar twin's operations exactly, and so
+          // do the AVX2 rows (decode) kernels; only VNNI's rows split sums over lanes.
+          const bool vnni_rows = path == MatmulPath::kRows && isa >= Isa::kAvx512 && cpu_has_avx512_vnni();
+          if (!vnni_rows) {
             for (size_t i = 0; i < twin.size(); ++i)
-              ASSERT_EQ(y[i], twin[i]) << iw.w.name << " " << isa_name(isa) << " tiles vs twin, T=" << T << " i=" << i;
+              ASSERT_EQ(y[i], twin[i]) << iw.w.name << " " << isa_name(isa) << " " << path_name(path) << " vs twin, T=" << T
+                                        << " i=" << i;
           }
           for (int64_t t = 0; t < T; ++t) {
             matmul_with(isa, path, x.data() + t * s.K, 1, iw.w, one.data(), pool);
@@ -240,7 +243,7 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
 // (as the f32 path would), never a finite garbage value; other tokens are unaffected.
 TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
   set_int8_activations(Int8Activations::kAll);
-  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  if (int8_activations() == Int8Activations::kOff) GTEST_SKIP() << "no int8-activation kernels (AVX2) on this CPU";
   std::mt19937 rng(21);
   ThreadPool pool(2);
   IntWeight iw = make_int_weight(GetParam(), 40, 256, 128, 1, rng);
@@ -261,14 +264,14 @@ TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
     EXPECT_TRUE(std::isfinite(twin[size_t(3 * N + n)]));
   }
   for (Isa isa : supported_isas()) {
-    if (isa < Isa::kAvx512) continue;
+    if (isa < Isa::kAvx2) continue;
     for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
       matmul_with(isa, path, x.data(), T, iw.w, y.data(), pool);
       for (int64_t n = 0; n < N; ++n) {
         ASSERT_TRUE(std::isfinite(y[size_t(n)]) && std::isfinite(y[size_t(3 * N + n)])) << path_name(path);
         ASSERT_TRUE(std::isnan(y[size_t(N + n)]) && std::isnan(y[size_t(2 * N + n)])) << path_name(path) << " n=" << n;
-        if (path == MatmulPath::kTiles) {
-          ASSERT_EQ(y[size_t(n)], twin[size_t(n)]);
+        if (path == MatmulPath::kTiles || !(isa >= Isa::kAvx512 && cpu_has_avx512_vnni())) {
+          ASSERT_EQ(y[size_t(n)], twin[size_t(n)]) << path_name(path);
         }
       }
     }
