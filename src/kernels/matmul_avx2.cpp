@@ -295,7 +295,7 @@ void rows_int_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y,
 // ---- tiles ---------------------------------------------------------------------------------
 
 constexpr int kNr = 16;       // panel width: two ymm
-constexpr int kMr = 4;        // tokens per micro-kernel call (8 accumulators: no spills in 16 ymm)
+constexpr int kMr = 6;        // tokens per micro-kernel call: 12 accumulators + 2 panel vectors + 1 broadcast = 15 ymm
 constexpr int64_t kKc = 256;  // panel depth
 
 #include "kernels/avx2_transpose.h"
@@ -340,17 +340,21 @@ void micro_kernel(const float* x, int64_t ldx, const float* P, int64_t kk, float
       c1[m] = _mm256_fmadd_ps(a, b1, c1[m]);
     }
   }
-  // Fully unrolled so that c0/c1 stay in registers (a rolled loop indexing them would
-  // make GCC keep the arrays in memory and store them on every k step).
+  // The sums leave the registers once, through an aligned buffer: an epilogue indexing c0/c1
+  // with its masked stores made GCC keep the arrays in memory and store them on every k step.
+  alignas(32) float out[MR][kNr];
 #pragma GCC unroll 8
   for (int m = 0; m < MR; ++m) {
+    _mm256_store_ps(out[m], c0[m]);
+    _mm256_store_ps(out[m] + 8, c1[m]);
+  }
+  for (int m = 0; m < MR; ++m) {
     float* yr = y + m * ldy;
-    if (accumulate) {
-      c0[m] = _mm256_add_ps(c0[m], load_n(yr, nn));
-      c1[m] = _mm256_add_ps(c1[m], load_n(yr + 8, nn - 8));
+    for (int h = 0; h < 2; ++h) {
+      __m256 v = _mm256_load_ps(out[m] + 8 * h);
+      if (accumulate) v = _mm256_add_ps(v, load_n(yr + 8 * h, nn - 8 * h));
+      store_n(yr + 8 * h, nn - 8 * h, v);
     }
-    store_n(yr, nn, c0[m]);
-    store_n(yr + 8, nn - 8, c1[m]);
   }
 }
 
@@ -360,21 +364,29 @@ constexpr std::array<MicroFn, sizeof...(Ms)> micro_table(std::integer_sequence<i
   return {&micro_kernel<Ms + 1>...};
 }
 
+// BLIS loop order: a block of kNc rows × kKc weights is decoded into kNc/kNr panels (128
+// KB of f32, in L2), then every group of kMr tokens runs over all of the block's panels
+// while its kMr × kKc activations stay in L1. Decoding one panel at a time and streaming
+// every token's activations past it read x from L2/L3 once per 16 rows instead of once per
+// kNc. Each output's sum runs over k in the same order whatever the blocking.
+constexpr int64_t kNc = 128;
+
 template <class Dec>
 void tiles_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0, int64_t n1) {
   (void)T;
   static constexpr auto micro = micro_table(std::make_integer_sequence<int, kMr>{});
   const int64_t K = w.cols, N = w.rows;
-  float* P = scratch(1, size_t(kKc * kNr));
+  float* P = scratch(1, size_t(kKc * kNc));
   float* tmp = scratch(2, size_t(kNr * kKc));
-  for (int64_t n = n0; n < n1; n += kNr) {
-    const int64_t nn = imin(kNr, n1 - n);
+  for (int64_t nb = n0; nb < n1; nb += kNc) {
+    const int64_t nbe = imin(n1, nb + kNc);
     for (int64_t k0 = 0; k0 < K; k0 += kKc) {
       const int64_t kk = imin(kKc, K - k0);
-      pack_panel<Dec>(w, n, nn, k0, kk, tmp, P);
+      for (int64_t n = nb; n < nbe; n += kNr) pack_panel<Dec>(w, n, imin(kNr, nbe - n), k0, kk, tmp, P + (n - nb) * kKc);
       for (int64_t t = t0; t < t1; t += kMr) {
         const int64_t mr = imin(kMr, t1 - t);
-        micro[mr - 1](x + t * K + k0, K, P, kk, y + t * N + n, N, nn, k0 > 0);
+        for (int64_t n = nb; n < nbe; n += kNr)
+          micro[mr - 1](x + t * K + k0, K, P + (n - nb) * kKc, kk, y + t * N + n, N, imin(kNr, nbe - n), k0 > 0);
       }
     }
   }
