@@ -141,6 +141,26 @@ void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix
   if (T > n_tiled) matmul_with(isa, MatmulPath::kRows, x + n_tiled * w.cols, T - n_tiled, w, y + n_tiled * w.rows, pool);
 }
 
+void matmul_rows_serial(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+  validate(w);
+  if (T <= 0 || w.rows == 0) return;
+  if (w.cols == 0) return void(std::memset(y, 0, size_t(T * w.rows) * sizeof(float)));
+  kernels_for(active_isa()).rows(x, T, w, y, 0, w.rows);
+}
+
+bool weight_row_slice(const WeightMatrix& w, int64_t r0, int64_t n, WeightMatrix* out) {
+  validate(w);
+  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weight_row_slice: rows [", r0, ", ", r0 + n, ") of ", w.rows,
+             " in ", w.name);
+  const bool scaled = w.dtype == DType::F8_E4M3 || is_int_weight(w.dtype);
+  if (scaled && r0 % w.block_rows != 0) return false;
+  *out = w;
+  out->rows = n;
+  out->data = static_cast<const uint8_t*>(w.data) + r0 * weight_row_bytes(w.dtype, w.cols);
+  if (scaled) out->scale_inv = w.scale_inv + (r0 / w.block_rows) * matmul_detail::ceil_div(w.cols, w.block_cols);
+  return true;
+}
+
 void matmul_rows_grouped(const MatmulProduct* products, size_t n, ThreadPool& pool) {
   const KernelSet& ks = kernels_for(active_isa());
   // Row offsets of each product in the concatenation; empty products take no rows.

@@ -52,6 +52,15 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
 void matmul_split(const float* x, int64_t T, int64_t n_tiled, const WeightMatrix& w, float* y,
                   ThreadPool& pool = ThreadPool::global());
 
+// The rows path at the active SIMD level on the calling thread only, for products inside a
+// parallel part (a head's slice of kv_b in absorbed attention). Bit-identical to
+// matmul_with(active_isa(), MatmulPath::kRows, ...).
+void matmul_rows_serial(const float* x, int64_t T, const WeightMatrix& w, float* y);
+
+// Rows [r0, r0 + n) of w as a matrix of their own (data and block scales offset), or false
+// when r0 does not start a scale block (a block straddling the cut has no row of its own).
+bool weight_row_slice(const WeightMatrix& w, int64_t r0, int64_t n, WeightMatrix* out);
+
 // One product of a grouped call: y[T, N] = x[T, K] · Wᵀ (overwrites y).
 struct MatmulProduct {
   const float* x;

@@ -144,12 +144,26 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
       for (int64_t r = 0; r < nr; ++r) softmax_inplace(&scores[size_t(r * S)], n[size_t(r0 + r)]);
       latent_weighted_sum(scores.data(), S, nr, &n[size_t(r0)], table, d.Rkv, &o_lat[size_t(r0 * d.Rkv)]);
     }
-    for (int64_t h = b; h < e; ++h)
-      for (int64_t i = 0; i < d.Dv; ++i) {  // o[t] = W_UV,h o_lat[t]: one pass over its Dv rows
+    // o[t] = W_UV,h o_lat[t]: the head's Dv rows of kv_b as a matrix of their own, multiplied
+    // in their stored dtype by the rows kernel (no f32 copy of the weights; with int8
+    // activations for I4/I8 as every other product), unless a scale block straddles them.
+    std::vector<float> x_t(size_t(T * d.Rkv)), y_t(size_t(T * d.Dv));
+    for (int64_t h = b; h < e; ++h) {
+      WeightMatrix uv;
+      if (weight_row_slice(w.kv_b, h * KV + d.Dn, d.Dv, &uv)) {
+        for (int64_t t = 0; t < T; ++t)
+          std::memcpy(&x_t[size_t(t * d.Rkv)], &o_lat[size_t((t * Hl + h - b) * d.Rkv)], sizeof(float) * d.Rkv);
+        matmul_rows_serial(x_t.data(), T, uv, y_t.data());
+        for (int64_t t = 0; t < T; ++t)
+          std::memcpy(o + (t * d.H + h) * d.Dv, &y_t[size_t(t * d.Dv)], sizeof(float) * d.Dv);
+        continue;
+      }
+      for (int64_t i = 0; i < d.Dv; ++i) {
         dequantize_row(w.kv_b, h * KV + d.Dn + i, wrow.data());
         for (int64_t t = 0; t < T; ++t)
           o[(t * d.H + h) * d.Dv + i] = dot_f32(wrow.data(), &o_lat[size_t((t * Hl + h - b) * d.Rkv)], d.Rkv);
       }
+    }
   });
 }
 
