@@ -84,4 +84,43 @@ struct PanelPrefetch {
   }
 };
 
+// Weights per row in one GEMM panel: whole groups, about `target` (one group when G is larger).
+inline int64_t int8_panel_depth(int64_t G, int64_t target) { return G * (G >= target ? 1 : target / G); }
+
+// The loop nest both int8 GEMMs share: y[t, n] for t in [t0, t1), n in [n0, n1) from
+// prepared activations p (of token 0), a panel of `rows` rows × kc weights (kc from
+// int8_panel_depth) at a time. pack(n, nn, k0, kk, g0, ng) unpacks rows [n, n + nn),
+// weights [k0, k0 + kk) (groups g0 .. g0 + ng) into the kernel's panel buffers; then
+// micro(mr, xq, sx, corr, y, nn, k0 > 0, ng, steps) multiplies mr <= mr_max tokens with it
+// (xq/sx/corr offset to the token and the panel's first weight and group; y to the token
+// and row; steps = 4-weight steps of the panel, padded to whole chunks). The next panel's
+// weight rows are prefetched meanwhile.
+template <class Pack, class Micro>
+void int8_tiles_loop(const PreparedX& p, const WeightMatrix& w, float* y, int64_t t0, int64_t t1, int64_t n0,
+                     int64_t n1, int64_t rows, int64_t mr_max, int64_t kc, const Pack& pack, const Micro& micro) {
+  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
+  const bool int4 = w.dtype == DType::I4;
+  const PreparedX q = p.from(t0);
+  const int64_t wstride = int4 ? (K + 1) / 2 : K;
+  const int64_t calls = ceil_div(T, mr_max);
+  for (int64_t n = n0; n < n1; n += rows) {
+    const int64_t nn = n1 - n < rows ? n1 - n : rows;
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t kk = K - k0 < kc ? K - k0 : kc, g0 = k0 / G, ng = ceil_div(kk, G);
+      pack(n, nn, k0, kk, g0, ng);
+      int64_t pn = n, pk = k0 + kc;  // the next panel
+      if (pk >= K) pn += rows, pk = 0;
+      const int64_t next = K - pk < kc ? K - pk : kc;
+      PanelPrefetch prefetch(w.data, wstride, pn, n1, rows, int4 ? pk / 2 : pk, int4 ? (next + 1) / 2 : next, calls);
+      const int64_t steps = ceil_div(kk, kInt8ActChunk) * kInt8ActChunk / 4;
+      for (int64_t t = 0; t < T; t += mr_max) {
+        prefetch.step();
+        const int64_t mr = T - t < mr_max ? T - t : mr_max;
+        micro(mr, q.xq + t * q.Kp + k0, q.sx + t * q.groups + g0, q.corr + t * q.groups + g0, y + (t0 + t) * N + n, nn,
+              k0 > 0, ng, steps);
+      }
+    }
+  }
+}
+
 }  // namespace dsv3::matmul_detail

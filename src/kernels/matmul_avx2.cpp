@@ -20,27 +20,7 @@ namespace dsv3::matmul_detail {
 namespace avx2 {
 namespace {
 
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-
-// Lanes [0, n) set, for _mm256_maskload_ps / maskstore (which never touch masked lanes).
-inline __m256i lane_mask(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imax(0, imin(8, n)))), idx);
-}
-inline __m256 load_n(const float* p, int64_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(n));
-}
-inline void store_n(float* p, int64_t n, __m256 v) {
-  if (n >= 8) _mm256_storeu_ps(p, v);
-  else if (n > 0) _mm256_maskstore_ps(p, lane_mask(n), v);
-}
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+#include "kernels/avx2_common.h"
 
 // ---- Weight decoders: 16 consecutive weights of a row → two f32 vectors -----------------
 // With kFull false only the first n (< 16) are read, via a zero-padded copy.

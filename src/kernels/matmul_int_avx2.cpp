@@ -31,27 +31,8 @@ namespace dsv3::matmul_detail {
 namespace int8_avx2 {
 namespace {
 
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+#include "kernels/avx2_common.h"
 
-inline __m256i lane_mask(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imax(0, imin(8, n)))), idx);
-}
-// The first n (may be <= 0) of 8 floats, zeros after; never reads past them.
-inline __m256 load_n(const float* p, int64_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(n));
-}
-inline void store_n(float* p, int64_t n, __m256 v) {
-  if (n >= 8) _mm256_storeu_ps(p, v);
-  else if (n > 0) _mm256_maskstore_ps(p, lane_mask(n), v);
-}
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -388,36 +369,22 @@ void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t
   static constexpr TileFn micro[kTileMr] = {&tile_micro<kInt4, 1>, &tile_micro<kInt4, 2>, &tile_micro<kInt4, 3>,
                                             &tile_micro<kInt4, 4>, &tile_micro<kInt4, 5>, &tile_micro<kInt4, 6>};
   constexpr int64_t rows = kRows<kInt4>;
-  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
-  const PreparedX q = p.from(t0);
-  const int64_t kc = G * (G >= kPanelWeights ? 1 : kPanelWeights / G);
-  const int64_t panel_groups = kc / G;
-  const int64_t kbuf = imin(kc, q.Kp);  // a multiple of 64: P's size keeps Ps 64-byte aligned
+  const int64_t G = w.block_cols, kc = int8_panel_depth(G, kPanelWeights), panel_groups = kc / G;
+  const int64_t kbuf = imin(kc, p.Kp);  // a multiple of 64: P's size keeps Ps 64-byte aligned
   const int64_t pbytes = kbuf / 4 * kStepBytes;
   float* panel = scratch(1, size_t(pbytes / 4 + rows * panel_groups));
   uint8_t* P = reinterpret_cast<uint8_t*>(panel);
   float* Ps = panel + pbytes / 4;
   uint8_t* tmp = reinterpret_cast<uint8_t*>(scratch(2, size_t(rows * kbuf / 4)));
-  const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
-  const int64_t calls = ceil_div(T, kTileMr);
-  for (int64_t n = n0; n < n1; n += rows) {
-    const int64_t nn = imin(rows, n1 - n);
-    for (int64_t k0 = 0; k0 < K; k0 += kc) {
-      const int64_t kk = imin(kc, K - k0), g0 = k0 / G, ng = ceil_div(kk, G);
-      pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, tmp, P, Ps);
-      int64_t pn = n, pk = k0 + kc;  // the next panel
-      if (pk >= K) pn += rows, pk = 0;
-      PanelPrefetch prefetch(w.data, wstride, pn, n1, rows, kInt4 ? pk / 2 : pk,
-                             kInt4 ? (imin(kc, K - pk) + 1) / 2 : imin(kc, K - pk), calls);
-      const int64_t steps = ceil_div(kk, kChunk) * kChunk / 4;
-      for (int64_t t = 0; t < T; t += kTileMr) {
-        prefetch.step();
-        const int64_t mr = imin(kTileMr, T - t);
-        micro[mr - 1](q.xq + t * q.Kp + k0, q.Kp, q.sx + t * q.groups + g0, q.corr + t * q.groups + g0, q.groups, P,
-                      Ps, ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
-      }
-    }
-  }
+  int8_tiles_loop(
+      p, w, y, t0, t1, n0, n1, rows, kTileMr, kc,
+      [&](int64_t n, int64_t nn, int64_t k0, int64_t kk, int64_t g0, int64_t ng) {
+        pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, tmp, P, Ps);
+      },
+      [&](int64_t mr, const int8_t* xq, const float* sx, const int32_t* corr, float* yt, int64_t nn, bool acc,
+          int64_t ng, int64_t steps) {
+        micro[mr - 1](xq, p.Kp, sx, corr, p.groups, P, Ps, ng, G / 4, steps, yt, w.rows, nn, acc);
+      });
 }
 
 template <bool kInt4>

@@ -293,35 +293,21 @@ void tiles_multiply(const PreparedX& p, const WeightMatrix& w, float* y, int64_t
                     int64_t n1) {
   static constexpr TileFn micro[kTileMr] = {&tile_micro<1>, &tile_micro<2>, &tile_micro<3>,
                                             &tile_micro<4>, &tile_micro<5>, &tile_micro<6>};
-  const int64_t K = w.cols, N = w.rows, G = w.block_cols, T = t1 - t0;
-  const PreparedX q = p.from(t0);
-  const int64_t kc = G * (G >= kPanelBytes ? 1 : kPanelBytes / G);
-  const int64_t panel_groups = kc / G;
+  const int64_t G = w.block_cols, kc = int8_panel_depth(G, kPanelBytes), panel_groups = kc / G;
   // Scratch slot 1: the panel (bytes, then its scales); at most min(kc, Kp) bytes per row.
-  const int64_t kbuf = imin(kc, q.Kp);
+  const int64_t kbuf = imin(kc, p.Kp);
   float* panel = scratch(1, size_t(kTileRows * kbuf / 4 + kTileRows * panel_groups));
   uint8_t* P = reinterpret_cast<uint8_t*>(panel);
   float* Ps = panel + kTileRows * kbuf / 4;  // 64-byte aligned: kbuf is a multiple of 64
-  const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
-  const int64_t calls = ceil_div(T, kTileMr);
-  for (int64_t n = n0; n < n1; n += kTileRows) {
-    const int64_t nn = imin(kTileRows, n1 - n);
-    for (int64_t k0 = 0; k0 < K; k0 += kc) {
-      const int64_t kk = imin(kc, K - k0), g0 = k0 / G, ng = ceil_div(kk, G);
-      pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, P, Ps);
-      int64_t pn = n, pk = k0 + kc;  // the next panel
-      if (pk >= K) pn += kTileRows, pk = 0;
-      PanelPrefetch prefetch(w.data, wstride, pn, n1, kTileRows, kInt4 ? pk / 2 : pk,
-                             kInt4 ? (imin(kc, K - pk) + 1) / 2 : imin(kc, K - pk), calls);
-      const int64_t steps = ceil_div(kk, kChunk) * kChunk / 4;
-      for (int64_t t = 0; t < T; t += kTileMr) {
-        prefetch.step();
-        const int64_t mr = imin(kTileMr, T - t);
-        micro[mr - 1](q.xq + t * q.Kp + k0, q.Kp, q.sx + t * q.groups + g0, q.corr + t * q.groups + g0, q.groups, P,
-                      Ps, ng, G / 4, steps, y + (t0 + t) * N + n, N, nn, k0 > 0);
-      }
-    }
-  }
+  int8_tiles_loop(
+      p, w, y, t0, t1, n0, n1, kTileRows, kTileMr, kc,
+      [&](int64_t n, int64_t nn, int64_t k0, int64_t kk, int64_t g0, int64_t ng) {
+        pack_panel<kInt4>(w, n, nn, k0, kk, g0, ng, P, Ps);
+      },
+      [&](int64_t mr, const int8_t* xq, const float* sx, const int32_t* corr, float* yt, int64_t nn, bool acc,
+          int64_t ng, int64_t steps) {
+        micro[mr - 1](xq, p.Kp, sx, corr, p.groups, P, Ps, ng, G / 4, steps, yt, w.rows, nn, acc);
+      });
 }
 
 // The whole product on the pool (int8_activations.h).
