@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "core/error.h"
 #include "kernels/quant.h"
 
 namespace dsv3 {
@@ -398,6 +399,45 @@ TEST(MatmulRowsGrouped, EqualsEachProductAlone) {
         }
       }
     }
+  }
+  set_int8_activations(saved);
+}
+
+// weight_row_slice views rows [r0, r0 + n) in their stored dtype (data and scale rows
+// offset): its rows-path product equals those rows of the whole matrix's product bit for bit,
+// matmul_rows_serial equals matmul_with(kRows), and a cut inside a scale block is refused.
+TEST(MatmulRowSlice, SliceProductEqualsRowsOfTheWhole) {
+  std::mt19937 rng(23);
+  const Int8Activations saved = int8_activations();
+  set_int8_activations(Int8Activations::kAll);
+  ThreadPool pool(2);
+  const int64_t N = 256, K = 192, T = 3;
+  std::vector<TestWeight> tws;
+  for (DType dt : kDtypes) tws.push_back(make_weight(dt, N, K, rng, 64, 64));
+  std::vector<QuantizedMatrix> qms;
+  for (DType dt : {DType::I8, DType::I4}) qms.push_back(quantize_weight(tws[0].w, dt, 64));
+  std::vector<WeightMatrix> ws;
+  for (const auto& tw : tws) ws.push_back(tw.w);
+  for (const auto& q : qms) ws.push_back(q.view("q"));
+  const std::vector<float> x = random_x(T * K, rng);
+  for (const WeightMatrix& w : ws) {
+    std::vector<float> whole(size_t(T * N)), part;
+    matmul_with(active_isa(), MatmulPath::kRows, x.data(), T, w, whole.data(), pool);
+    for (int64_t r0 : {int64_t(0), int64_t(64), int64_t(128)}) {
+      const int64_t n = 64;
+      WeightMatrix s;
+      ASSERT_TRUE(weight_row_slice(w, r0, n, &s)) << w.name << " r0=" << r0;
+      part.assign(size_t(T * n), kGuard);
+      matmul_rows_serial(x.data(), T, s, part.data());
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(part[size_t(t * n + i)]), std::bit_cast<uint32_t>(whole[size_t(t * N + r0 + i)]))
+              << w.name << " r0=" << r0 << " t=" << t << " i=" << i;
+    }
+    WeightMatrix s;
+    const bool blocked = w.dtype == DType::F8_E4M3;  // 64-row scale blocks; I8/I4 rows have their own
+    EXPECT_EQ(weight_row_slice(w, 32, 16, &s), !blocked) << w.name;
+    EXPECT_THROW(weight_row_slice(w, 250, 16, &s), Error) << w.name;
   }
   set_int8_activations(saved);
 }
