@@ -1,6 +1,7 @@
 // matmul driver: validates the weight, picks the SIMD level and the path (rows for
 // decode, tiles for prefill), and splits the work over the thread pool.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -160,6 +161,30 @@ void matmul_rows_serial(const float* x, int64_t T, const WeightMatrix& w, float*
   if (T <= 0 || w.rows == 0) return;
   if (w.cols == 0) return void(std::memset(y, 0, size_t(T * w.rows) * sizeof(float)));
   kernels_for(active_isa()).rows(x, T, w, y, 0, w.rows);
+}
+
+void weighted_row_sum(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  weighted_row_sum_with(active_isa(), w, r0, n, a, y);
+}
+
+void weighted_row_sum_with(Isa isa, const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  validate(w);
+  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weighted_row_sum: rows [", r0, ", ", r0 + n, ") of ", w.rows,
+             " in ", w.name);
+  const KernelSet& ks = kernels_for(isa);
+  if (ks.row_sum) return ks.row_sum(w, r0, n, a, y);
+  weighted_row_sum_ref(w, r0, n, a, y);
+}
+
+void weighted_row_sum_ref(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  validate(w);
+  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weighted_row_sum: rows [", r0, ", ", r0 + n, ") of ", w.rows,
+             " in ", w.name);
+  float* row = matmul_detail::scratch(0, size_t(w.cols));
+  for (int64_t i = 0; i < n; ++i) {
+    dequantize_row(w, r0 + i, row);
+    for (int64_t c = 0; c < w.cols; ++c) y[c] = std::fma(a[i], row[c], y[c]);
+  }
 }
 
 bool weight_row_slice(const WeightMatrix& w, int64_t r0, int64_t n, WeightMatrix* out) {

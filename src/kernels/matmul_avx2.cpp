@@ -417,7 +417,76 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
   }
 }
 
-const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16};
+// ---- weighted row sums: y += Σ_i a[i] · W[r0 + i] (absorbed MLA's W_UKᵀ q) -----------------
+// RR rows at a time: each 16-column piece of y is loaded once, gets fma(w, a[i] · scale, y)
+// from every row in row order, and is stored once; the weights are decoded in registers.
+template <class Dec, int RR>
+void row_sum_rows(const uint8_t* const* rows, const float* const* srow, const float* ar, const WeightMatrix& w,
+                  float* y) {
+  const int64_t K = w.cols, bc = is_scaled<Dec>() ? w.block_cols : K;
+  for (int64_t k = 0; k < K;) {
+    const int64_t stop = imin(K, (k / bc + 1) * bc);
+    __m256 s[RR];
+    for (int r = 0; r < RR; ++r)
+      s[r] = _mm256_set1_ps(is_scaled<Dec>() ? ar[r] * (srow[r][k / bc] * Dec::kUnit) : ar[r]);
+    for (; k + 16 <= stop; k += 16) {
+      __m256 y0 = _mm256_loadu_ps(y + k), y1 = _mm256_loadu_ps(y + k + 8);
+      for (int r = 0; r < RR; ++r) {
+        __m256 v[2];
+        load16<Dec, true>(rows[r], k, 16, v);
+        y0 = _mm256_fmadd_ps(v[0], s[r], y0);
+        y1 = _mm256_fmadd_ps(v[1], s[r], y1);
+      }
+      _mm256_storeu_ps(y + k, y0);
+      _mm256_storeu_ps(y + k + 8, y1);
+    }
+    if (k < stop) {
+      const int64_t m = stop - k;
+      __m256 y0 = load_n(y + k, m), y1 = load_n(y + k + 8, m - 8);
+      for (int r = 0; r < RR; ++r) {
+        __m256 v[2];
+        load16<Dec, false>(rows[r], k, m, v);
+        y0 = _mm256_fmadd_ps(v[0], s[r], y0);
+        y1 = _mm256_fmadd_ps(v[1], s[r], y1);
+      }
+      store_n(y + k, m, y0);
+      store_n(y + k + 8, m - 8, y1);
+      k = stop;
+    }
+  }
+}
+
+template <class Dec>
+void row_sum_kernel(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  using Fn = void (*)(const uint8_t* const*, const float* const*, const float*, const WeightMatrix&, float*);
+  static constexpr Fn table[4] = {&row_sum_rows<Dec, 1>, &row_sum_rows<Dec, 2>, &row_sum_rows<Dec, 3>,
+                                  &row_sum_rows<Dec, 4>};
+  const int64_t K = w.cols, wstride = Dec::bytes(K);
+  const int64_t scale_cols = is_scaled<Dec>() ? ceil_div(K, w.block_cols) : 0;
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t rr = imin(4, n - i);
+    const uint8_t* rows[4];
+    const float* srow[4] = {};
+    for (int64_t r = 0; r < rr; ++r) {
+      rows[r] = static_cast<const uint8_t*>(w.data) + (r0 + i + r) * wstride;
+      if constexpr (is_scaled<Dec>()) srow[r] = w.scale_inv + ((r0 + i + r) / w.block_rows) * scale_cols;
+    }
+    table[rr - 1](rows, srow, a + i, w, y);
+  }
+}
+
+void row_sum_any(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  switch (w.dtype) {
+    case DType::F32: return row_sum_kernel<DecF32>(w, r0, n, a, y);
+    case DType::F16: return row_sum_kernel<DecF16>(w, r0, n, a, y);
+    case DType::BF16: return row_sum_kernel<DecBf16>(w, r0, n, a, y);
+    case DType::I8: return row_sum_kernel<DecI8>(w, r0, n, a, y);
+    case DType::I4: return row_sum_kernel<DecI4>(w, r0, n, a, y);  // groups of 32k: chunks start on a byte
+    default: return row_sum_kernel<DecFp8>(w, r0, n, a, y);
+  }
+}
+
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16, row_sum_any};
 
 }  // namespace
 }  // namespace avx2

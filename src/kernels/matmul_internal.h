@@ -24,6 +24,9 @@ struct KernelSet {
                 int64_t t1, int64_t n0, int64_t n1);
   int panel_rows;    // rows per decoded panel in `tiles` (the driver's split grain)
   int tiles_min_T;   // kAuto uses `tiles` from this many tokens on
+  // y[c] += Σ_{i<n} a[i] · W[r0 + i][c] for c < K, reading the rows in their stored dtype
+  // (weighted_row_sum in matmul.h). nullptr: the driver dequantises each row and runs axpy.
+  void (*row_sum)(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) = nullptr;
 };
 
 const KernelSet& kernels_scalar();

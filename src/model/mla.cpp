@@ -125,11 +125,9 @@ void attend_absorbed(const AttentionWeights& w, const Dims& d, float scale, cons
         scores(size_t(group * Hl * S));
     std::vector<int64_t> n(static_cast<size_t>(Q));
     for (int64_t h = b; h < e; ++h) {
-      for (int64_t i = 0; i < d.Dn; ++i) {  // one pass over the head's Dn rows of kv_b
-        dequantize_row(w.kv_b, h * KV + i, wrow.data());
-        for (int64_t t = 0; t < T; ++t)
-          axpy_f32(q[(t * d.H + h) * d.Dq + i], wrow.data(), &q_cat[size_t((t * Hl + h - b) * d.W)], d.Rkv);
-      }
+      // W_UK,hᵀ q_nope: the head's Dn rows of kv_b weighted by q_nope, read in their stored dtype.
+      for (int64_t t = 0; t < T; ++t)
+        weighted_row_sum(w.kv_b, h * KV, d.Dn, q + (t * d.H + h) * d.Dq, &q_cat[size_t((t * Hl + h - b) * d.W)]);
       for (int64_t t = 0; t < T; ++t) {
         std::memcpy(&q_cat[size_t((t * Hl + h - b) * d.W + d.Rkv)], q + (t * d.H + h) * d.Dq + d.Dn,
                     sizeof(float) * d.Dr);

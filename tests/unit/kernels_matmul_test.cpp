@@ -442,5 +442,47 @@ TEST(MatmulRowSlice, SliceProductEqualsRowsOfTheWhole) {
   set_int8_activations(saved);
 }
 
+// weighted_row_sum (absorbed MLA's W_UKᵀ q) at every SIMD level equals its twin (dequantize
+// each row, then fma) to a few ulps of Σ|a·w| per column, for every stored dtype, odd K,
+// partial and straddled scale blocks, 1..9 rows, and adds into y without touching past K.
+TEST(WeightedRowSum, EqualsDequantizedTwin) {
+  std::mt19937 rng(29);
+  std::vector<TestWeight> tws;
+  std::vector<QuantizedMatrix> qms;
+  std::vector<WeightMatrix> ws;
+  for (int64_t K : {int64_t(7), int64_t(200), int64_t(517)}) {
+    for (DType dt : kDtypes) tws.push_back(make_weight(dt, 19, K, rng, 3, 48));
+    for (DType dt : {DType::I8, DType::I4}) qms.push_back(quantize_weight(tws[tws.size() - 4].w, dt, 64));
+  }
+  for (const auto& tw : tws) ws.push_back(tw.w);
+  for (const auto& q : qms) ws.push_back(q.view("q"));
+  std::uniform_real_distribution<float> coef(-2.0f, 2.0f);
+  for (const WeightMatrix& w : ws) {
+    const int64_t K = w.cols;
+    std::vector<float> row(static_cast<size_t>(K));
+    for (auto [r0, n] : {std::pair<int64_t, int64_t>{0, 1}, {2, 4}, {5, 9}, {0, 19}}) {
+      std::vector<float> a(static_cast<size_t>(n));
+      for (auto& v : a) v = coef(rng);
+      std::vector<float> y0 = random_x(K, rng), want = y0, mag(size_t(K), 0.0f);
+      y0.push_back(kGuard);
+      weighted_row_sum_ref(w, r0, n, a.data(), want.data());
+      for (int64_t i = 0; i < n; ++i) {
+        dequantize_row_with(Isa::kScalar, w, r0 + i, row.data());
+        for (int64_t c = 0; c < K; ++c) mag[size_t(c)] += std::fabs(a[size_t(i)] * row[size_t(c)]);
+      }
+      for (Isa isa : supported_isas()) {
+        std::vector<float> y = y0;
+        weighted_row_sum_with(isa, w, r0, n, a.data(), y.data());
+        ASSERT_EQ(y[size_t(K)], kGuard) << w.name << " " << isa_name(isa) << ": wrote past K";
+        for (int64_t c = 0; c < K; ++c)
+          ASSERT_NEAR(y[size_t(c)], want[size_t(c)], 1e-6f * (mag[size_t(c)] + std::fabs(y0[size_t(c)])) + 1e-30f)
+              << w.name << " " << isa_name(isa) << " r0=" << r0 << " n=" << n << " c=" << c;
+      }
+    }
+    float y = 0;
+    EXPECT_THROW(weighted_row_sum(w, 18, 2, &y, &y), Error) << w.name;
+  }
+}
+
 }  // namespace
 }  // namespace dsv3
