@@ -115,6 +115,31 @@ void bm_axpy(benchmark::State& st) {
   st.SetBytesProcessed(int64_t(st.iterations()) * n * 12);
 }
 
+// Absorbed MLA's W_UKᵀ q for one head of the bench preset: 128 rows of kv_b × 512 (warm in
+// cache, as in decode, where a head's rows are reused by every verification row), the fused
+// kernel against its dequantize-and-fma twin.
+void bm_weighted_row_sum(benchmark::State& st, DType dt, bool twin) {
+  const int64_t N = 128, K = 512;
+  BenchWeight& bw = weight(dt, N, K, 1);
+  WeightMatrix w;
+  w.dtype = dt;
+  w.rows = N;
+  w.cols = K;
+  w.data = bw.copies[0].data();
+  w.scale_inv = bw.scales.empty() ? nullptr : bw.scales.data();
+  w.name = "bench";
+  uint64_t seed = 9;
+  std::vector<float> a(static_cast<size_t>(N)), y(static_cast<size_t>(K), 0.0f);
+  for (auto& v : a) v = uniform(seed);
+  for (auto _ : st) {
+    if (twin) weighted_row_sum_ref(w, 0, N, a.data(), y.data());
+    else weighted_row_sum(w, 0, N, a.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.SetBytesProcessed(int64_t(st.iterations()) * int64_t(storage_bytes(dt, N * K)));
+  st.SetLabel(matmul_isa());
+}
+
 struct Shape {
   const char* name;
   int64_t N, K;
@@ -145,6 +170,11 @@ int register_all() {
                                  (p == MatmulPath::kRows ? "/rows" : "/tiles");
         benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, 2048, 2048, T, p)->UseRealTime()->Unit(benchmark::kMicrosecond);
       }
+  for (DType dt : {DType::BF16, DType::F8_E4M3})
+    for (bool twin : {false, true})
+      benchmark::RegisterBenchmark((std::string("weighted_row_sum/") + short_name(dt) + "/128x512" + (twin ? "/twin" : ""))
+                                       .c_str(),
+                                   bm_weighted_row_sum, dt, twin);
   benchmark::RegisterBenchmark("dot_f32", bm_dot)->Arg(2048)->Arg(65536);
   benchmark::RegisterBenchmark("axpy_f32", bm_axpy)->Arg(2048)->Arg(65536);
   return 0;

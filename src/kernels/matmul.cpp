@@ -1,7 +1,6 @@
 // matmul driver: validates the weight, picks the SIMD level and the path (rows for
 // decode, tiles for prefill), and splits the work over the thread pool.
 #include <algorithm>
-#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +10,7 @@
 #include "core/error.h"
 #include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
+#include "kernels/vec_ops.h"
 
 namespace dsv3 {
 
@@ -183,7 +183,7 @@ void weighted_row_sum_ref(const WeightMatrix& w, int64_t r0, int64_t n, const fl
   float* row = matmul_detail::scratch(0, size_t(w.cols));
   for (int64_t i = 0; i < n; ++i) {
     dequantize_row(w, r0 + i, row);
-    for (int64_t c = 0; c < w.cols; ++c) y[c] = std::fma(a[i], row[c], y[c]);
+    axpy_f32(a[i], row, y, w.cols);
   }
 }
 

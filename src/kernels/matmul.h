@@ -59,9 +59,10 @@ void matmul_rows_serial(const float* x, int64_t T, const WeightMatrix& w, float*
 
 // y[c] += Σ_{i<n} a[i] · W[r0 + i][c] for c < K, on the calling thread: a weighted sum of
 // weight rows read in their stored dtype, as absorbed MLA needs for W_UKᵀ q (a transposed
-// product). Each weight enters as fma(code, a[i] · block scale, y) in row order; the plain
-// twin (weighted_row_sum_ref: dequantize_row, then y += a[i] · row) rounds the scale product
-// differently, so the two agree to a few ulps of Σ|a[i] · W[r0 + i][c]|.
+// product). Each weight enters as fma(code, a[i] · block scale, y) in row order. The twin,
+// weighted_row_sum_ref, is the two-pass form (dequantize_row, then axpy_f32 per row; also
+// what levels without the fused kernel run); it rounds the scale product differently, so the
+// two agree to a few ulps of Σ|a[i] · W[r0 + i][c]|.
 void weighted_row_sum(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
 void weighted_row_sum_with(Isa isa, const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
 void weighted_row_sum_ref(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);

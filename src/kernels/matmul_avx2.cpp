@@ -491,6 +491,10 @@ const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16, row_sum_any};
 }  // namespace
 }  // namespace avx2
 
+void row_sum_avx2(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  avx2::row_sum_any(w, r0, n, a, y);
+}
+
 const KernelSet& kernels_avx2() { return avx2::kKernels; }
 
 }  // namespace dsv3::matmul_detail

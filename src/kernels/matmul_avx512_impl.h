@@ -603,4 +603,6 @@ void tiles_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64
 
 }  // namespace
 
-const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16};
+// The weighted row sum is the AVX2 kernel's: it streams a head's rows once, FMA-bound on
+// short rows, where 512-bit vectors would add masking for little.
+const KernelSet kKernels{decode_any, rows_any, tiles_any, kNr, 16, row_sum_avx2};

@@ -29,6 +29,9 @@ struct KernelSet {
   void (*row_sum)(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) = nullptr;
 };
 
+// The AVX2 weighted row sum (KernelSet::row_sum), also used by the AVX-512 levels.
+void row_sum_avx2(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y);
+
 const KernelSet& kernels_scalar();
 const KernelSet& kernels_avx2();
 const KernelSet& kernels_avx512();
