@@ -283,6 +283,31 @@ constexpr int64_t kKc = 256;  // panel depth
 template <class Dec>
 void pack_panel(const WeightMatrix& w, int64_t n, int64_t nn, int64_t k0, int64_t kk, float* tmp, float* P) {
   const int64_t kpad = (kk + 7) / 8 * 8;
+  if constexpr (std::is_same_v<Dec, DecBf16>) {
+    // bf16 → f32 is a shift: convert 8 × 8 blocks straight from the rows into the transpose
+    // (no f32 copy of the rows in between); the last block of a row and missing rows are zero.
+    const uint16_t* base = static_cast<const uint16_t*>(w.data);
+    for (int h = 0; h < 2; ++h)
+      for (int64_t kb = 0; kb < kpad; kb += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) {
+          const int64_t row = 8 * h + i, m = row < nn ? imin(8, kk - kb) : 0;
+          const uint16_t* src = base + (n + row) * w.cols + k0 + kb;
+          __m128i b;
+          if (m == 8) {
+            b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+          } else {
+            alignas(16) uint16_t part[8] = {};
+            if (m > 0) std::memcpy(part, src, size_t(m) * 2);
+            b = _mm_load_si128(reinterpret_cast<const __m128i*>(part));
+          }
+          r[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+        }
+        transpose8(r);
+        for (int j = 0; j < 8; ++j) _mm256_store_ps(P + (kb + j) * kNr + 8 * h, r[j]);
+      }
+    return;
+  }
   for (int64_t i = 0; i < kNr; ++i) {
     float* dst = tmp + i * kKc;
     if (i < nn) {
