@@ -84,7 +84,7 @@ void validate(const WeightMatrix& w) {
 constexpr int64_t kInt8GemmMinT = 8;
 bool rows_may_take_int8_gemm(Isa isa, const WeightMatrix& w) {
   return isa >= Isa::kAvx2 && is_int_weight(w.dtype) && matmul_detail::use_int8_activations(w) &&
-         !(isa >= Isa::kAvx512 && cpu_has_avx512_vnni());
+         !matmul_detail::int8_act_vnni(isa);
 }
 
 struct Job {
@@ -128,7 +128,7 @@ void matmul_with(Isa isa, MatmulPath path, const float* x, int64_t T, const Weig
   }
   const int64_t panel = ks.panel_rows;
   if (isa >= Isa::kAvx2 && is_int_weight(w.dtype) && matmul_detail::use_int8_activations(w)) {
-    if (isa >= Isa::kAvx512 && cpu_has_avx512_vnni()) return matmul_detail::tiles_int_vnni_pooled(x, T, w, y, pool, serial, panel);
+    if (matmul_detail::int8_act_vnni(isa)) return matmul_detail::tiles_int_vnni_pooled(x, T, w, y, pool, serial, panel);
     return matmul_detail::tiles_int_avx2_pooled(x, T, w, y, pool, serial, panel);
   }
   if (serial) {
@@ -163,34 +163,42 @@ void matmul_rows_serial(const float* x, int64_t T, const WeightMatrix& w, float*
   kernels_for(active_isa()).rows(x, T, w, y, 0, w.rows);
 }
 
-void weighted_row_sum(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
-  weighted_row_sum_with(active_isa(), w, r0, n, a, y);
+namespace {
+// A valid weight with rows [r0, r0 + n) inside it; `what` names the caller in the error.
+void check_rows(const char* what, const WeightMatrix& w, int64_t r0, int64_t n) {
+  validate(w);
+  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, what, ": rows [", r0, ", ", r0 + n, ") of ", w.rows, " in ",
+             w.name);
 }
 
-void weighted_row_sum_with(Isa isa, const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
-  validate(w);
-  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weighted_row_sum: rows [", r0, ", ", r0 + n, ") of ", w.rows,
-             " in ", w.name);
-  const KernelSet& ks = kernels_for(isa);
-  if (ks.row_sum) return ks.row_sum(w, r0, n, a, y);
-  weighted_row_sum_ref(w, r0, n, a, y);
-}
-
-void weighted_row_sum_ref(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
-  validate(w);
-  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weighted_row_sum: rows [", r0, ", ", r0 + n, ") of ", w.rows,
-             " in ", w.name);
+// The two-pass weighted row sum (weighted_row_sum_ref), on checked arguments.
+void row_sum_two_pass(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
   float* row = matmul_detail::scratch(0, size_t(w.cols));
   for (int64_t i = 0; i < n; ++i) {
     dequantize_row(w, r0 + i, row);
     axpy_f32(a[i], row, y, w.cols);
   }
 }
+}  // namespace
+
+void weighted_row_sum(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  weighted_row_sum_with(active_isa(), w, r0, n, a, y);
+}
+
+void weighted_row_sum_with(Isa isa, const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  check_rows("weighted_row_sum", w, r0, n);
+  const KernelSet& ks = kernels_for(isa);
+  if (ks.row_sum) ks.row_sum(w, r0, n, a, y);
+  else row_sum_two_pass(w, r0, n, a, y);
+}
+
+void weighted_row_sum_ref(const WeightMatrix& w, int64_t r0, int64_t n, const float* a, float* y) {
+  check_rows("weighted_row_sum", w, r0, n);
+  row_sum_two_pass(w, r0, n, a, y);
+}
 
 bool weight_row_slice(const WeightMatrix& w, int64_t r0, int64_t n, WeightMatrix* out) {
-  validate(w);
-  DSV3_CHECK(r0 >= 0 && n >= 0 && r0 + n <= w.rows, "weight_row_slice: rows [", r0, ", ", r0 + n, ") of ", w.rows,
-             " in ", w.name);
+  check_rows("weight_row_slice", w, r0, n);
   const bool scaled = w.dtype == DType::F8_E4M3 || is_int_weight(w.dtype);
   if (scaled && r0 % w.block_rows != 0) return false;
   *out = w;

@@ -572,7 +572,7 @@ void decode_any(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, float
 
 // Int8-activation rows: vpdpbusd where the CPU has AVX-512 VNNI, else the AVX2 kernels.
 inline void rows_int8act(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
-  if (cpu_has_avx512_vnni()) rows_int_vnni(x, T, w, y, n0, n1);
+  if (int8_act_vnni(Isa::kAvx512)) rows_int_vnni(x, T, w, y, n0, n1);
   else rows_int_avx2(x, T, w, y, n0, n1);
 }
 

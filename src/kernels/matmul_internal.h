@@ -54,6 +54,9 @@ void tiles_int_vnni_pooled(const float* x, int64_t T, const WeightMatrix& w, flo
 void tiles_int_avx2_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
                            int64_t row_grain);
 bool use_int8_activations(const WeightMatrix& w);
+// Whether the int8-activation kernels at SIMD level `isa` are the VNNI ones (an AVX-512
+// level on a CPU with VNNI) rather than the AVX2 ones.
+inline bool int8_act_vnni(Isa isa) { return isa >= Isa::kAvx512 && cpu_has_avx512_vnni(); }
 
 // Thread-local scratch of at least n floats, 64-byte aligned. `slot` (0..3) picks one of a
 // few independent buffers. Grows and never shrinks, so a warm decode loop allocates nothing.
