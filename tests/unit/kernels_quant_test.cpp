@@ -184,7 +184,8 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
   const std::vector<Shape> shapes = {{1, 1, 64, 1},    {3, 63, 64, 1},   {5, 64, 64, 1},  {7, 65, 64, 1},
                                      {9, 129, 128, 1}, {33, 255, 128, 1}, {17, 300, 192, 1}, {70, 2049, 128, 1},
                                      {12, 77, 64, 3},  {6, 640, 128, 128}, {40, 2300, 1088, 1},
-                                     {70, 300, 64, 3},  {33, 2000, 192, 1}, {9, 700, 1088, 1}};
+                                     {70, 300, 64, 3},  {33, 2000, 192, 1}, {9, 700, 1088, 1},
+                                     {5, 1100, 256, 1},  {4, 640, 64, 1}};
   for (const Shape& s : shapes) {
     IntWeight iw = make_int_weight(GetParam(), s.N, s.K, s.group, s.br, rng);
     const std::vector<float> d = dequantized(iw.w);
