@@ -198,7 +198,7 @@ inline __m128 fold4(__m128i isum, __m128 s, __m128 y) {
 // Σ_g over one row's groups of fma(float(Σ_g q·xq), s_w·s_x, ·), in group order. kCpg > 0:
 // G = kCpg chunks, unrolled, for the groups that lie within K's whole chunks.
 template <bool kInt4, int64_t kCpg>
-float row_dot(const int8_t* xq, const float* sx, const int32_t* corr, const uint8_t* row, const float* sw, int64_t K,
+[[gnu::always_inline]] inline float row_dot(const int8_t* xq, const float* sx, const int32_t* corr, const uint8_t* row, const float* sw, int64_t K,
               int64_t G, int64_t groups) {
   const int64_t kfull = K / kChunk * kChunk;
   __m128 y = _mm_setzero_ps();
@@ -228,23 +228,29 @@ float row_dot(const int8_t* xq, const float* sx, const int32_t* corr, const uint
   return _mm_cvtss_f32(y);
 }
 
-template <bool kInt4>
-void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
-  using Fn = float (*)(const int8_t*, const float*, const int32_t*, const uint8_t*, const float*, int64_t, int64_t,
-                       int64_t);
+// Rows [n0, n1) of y for the T prepared tokens.
+template <bool kInt4, int64_t kCpg>
+void rows_range(const PreparedX& p, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
   const int64_t K = w.cols, N = w.rows, G = w.block_cols;
-  const Fn dot = G == 64 ? &row_dot<kInt4, 1> : G == 128 ? &row_dot<kInt4, 2> : G == 256 ? &row_dot<kInt4, 4>
-                                                                                          : &row_dot<kInt4, 0>;
-  const PreparedX p = alloc_prepared(T, K, G, false);
-  prepare<kInt4>(x, T, K, G, p, kInt4 ? kI4Offset : 0);
   const int64_t wstride = kInt4 ? (K + 1) / 2 : K;
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
   for (int64_t n = n0; n < n1; ++n) {
     const float* sw = w.scale_inv + (n / w.block_rows) * p.groups;
     for (int64_t t = 0; t < T; ++t)
-      y[t * N + n] = dot(p.xq + t * p.Kp, p.sx + t * p.groups, p.corr + t * p.groups, wdata + n * wstride, sw, K, G,
-                         p.groups);
+      y[t * N + n] = row_dot<kInt4, kCpg>(p.xq + t * p.Kp, p.sx + t * p.groups, p.corr + t * p.groups,
+                                          wdata + n * wstride, sw, K, G, p.groups);
   }
+}
+
+template <bool kInt4>
+void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
+  const int64_t K = w.cols, G = w.block_cols;
+  const PreparedX p = alloc_prepared(T, K, G, false);
+  prepare<kInt4>(x, T, K, G, p, kInt4 ? kI4Offset : 0);
+  if (G == 64) rows_range<kInt4, 1>(p, T, w, y, n0, n1);
+  else if (G == 128) rows_range<kInt4, 2>(p, T, w, y, n0, n1);
+  else if (G == 256) rows_range<kInt4, 4>(p, T, w, y, n0, n1);
+  else rows_range<kInt4, 0>(p, T, w, y, n0, n1);
 }
 
 // ---- tiles: prefill GEMM --------------------------------------------------------------------
