@@ -137,6 +137,8 @@ void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, f
 // ---- rows ----------------------------------------------------------------------------------
 
 constexpr int64_t kPrefetchBytes = 4096;
+// Prefetch distance of the kernels that stream one row at a time (matmul_int_avx2.cpp).
+constexpr int64_t kSeqPrefetchBytes = 2048;
 
 template <class Dec, int R, int TT>
 void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, float* y, int64_t ldy) {
@@ -219,56 +221,47 @@ void rows_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int
   }
 }
 
-// I8/I4 rows: one partial sum per row for the current scale group (groups are multiples of
-// 16 weights, quant.h), folded into the result with one FMA by the row's group scale.
-template <class Dec, int R>
-void rows_int_group(const float* x, const uint8_t* w0, int64_t wstride, const float* const* srow, int64_t K,
-                    int64_t G, float* y) {
-  __m256 acc[R], part[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  const int64_t pf_rows = R * (1 + kPrefetchBytes / (R * wstride));
+// I8/I4 rows, one row at a time in address order (as the int8-activation rows kernel,
+// matmul_int_avx2.cpp): per scale group (a multiple of 16 weights, quant.h) four partial
+// sums, folded into the result with one FMA by the row's group scale.
+template <class Dec>
+float rows_int_one(const float* x, const uint8_t* row, const float* srow, int64_t K, int64_t G) {
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, ++g) {
-    for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_ps();
+    __m256 part[4];
+    for (int j = 0; j < 4; ++j) part[j] = _mm256_setzero_ps();
     const int64_t ge = imin(g0 + G, K);
     int64_t k = g0;
-    for (; k + 16 <= ge; k += 16) {
-      const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-      for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(w0 + (r + pf_rows) * wstride) + Dec::bytes(k), _MM_HINT_T0);
-        __m256 wv[2];
-        load16<Dec, true>(w0 + r * wstride, k, 16, wv);
-        part[r] = _mm256_fmadd_ps(x0, wv[0], part[r]);
-        part[r] = _mm256_fmadd_ps(x1, wv[1], part[r]);
-      }
+    for (; k + 32 <= ge; k += 32) {
+      if (Dec::bytes(k) % 64 == 0)
+        _mm_prefetch(reinterpret_cast<const char*>(row + Dec::bytes(k) + kSeqPrefetchBytes), _MM_HINT_T0);
+      __m256 wv[4];
+      load16<Dec, true>(row, k, 16, wv);
+      load16<Dec, true>(row, k + 16, 16, wv + 2);
+      for (int j = 0; j < 4; ++j) part[j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8 * j), wv[j], part[j]);
     }
-    if (k < ge) {
-      const int64_t m = ge - k;
-      const __m256 x0 = load_n(x + k, m), x1 = load_n(x + k + 8, m - 8);
-      for (int r = 0; r < R; ++r) {
-        __m256 wv[2];
-        load16<Dec, false>(w0 + r * wstride, k, m, wv);
-        part[r] = _mm256_fmadd_ps(x0, wv[0], part[r]);
-        part[r] = _mm256_fmadd_ps(x1, wv[1], part[r]);
-      }
+    for (; k < ge; k += 16) {
+      const int64_t m = imin(16, ge - k);
+      __m256 wv[2];
+      if (m == 16) load16<Dec, true>(row, k, 16, wv);
+      else load16<Dec, false>(row, k, m, wv);
+      part[0] = _mm256_fmadd_ps(load_n(x + k, m), wv[0], part[0]);
+      part[1] = _mm256_fmadd_ps(load_n(x + k + 8, m - 8), wv[1], part[1]);
     }
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(part[r], _mm256_set1_ps(srow[r][g]), acc[r]);
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(part[0], part[1]), _mm256_add_ps(part[2], part[3]));
+    acc = _mm256_fmadd_ps(sum, _mm256_set1_ps(srow[g]), acc);
   }
-  for (int r = 0; r < R; ++r) y[r] = hsum(acc[r]);
+  return hsum(acc);
 }
 
 template <class Dec>
 void rows_int_kernel(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1) {
-  using Fn = void (*)(const float*, const uint8_t*, int64_t, const float* const*, int64_t, int64_t, float*);
-  static constexpr Fn table[kRowsR] = {&rows_int_group<Dec, 1>, &rows_int_group<Dec, 2>, &rows_int_group<Dec, 3>,
-                                       &rows_int_group<Dec, 4>};
   const int64_t K = w.cols, N = w.rows, G = w.block_cols, scale_cols = ceil_div(K, G);
   const int64_t wstride = Dec::bytes(K);
   const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
-  for (int64_t n = n0; n < n1; n += kRowsR) {
-    const int64_t r = imin(kRowsR, n1 - n);
-    const float* srow[kRowsR];
-    for (int64_t i = 0; i < kRowsR; ++i) srow[i] = w.scale_inv + ((n + imin(i, r - 1)) / w.block_rows) * scale_cols;
-    for (int64_t t = 0; t < T; ++t) table[r - 1](x + t * K, wdata + n * wstride, wstride, srow, K, G, y + t * N + n);
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* srow = w.scale_inv + (n / w.block_rows) * scale_cols;
+    for (int64_t t = 0; t < T; ++t) y[t * N + n] = rows_int_one<Dec>(x + t * K, wdata + n * wstride, srow, K, G);
   }
 }
 
