@@ -137,8 +137,6 @@ void decode_segment(const WeightMatrix& w, int64_t n, int64_t k0, int64_t len, f
 // ---- rows ----------------------------------------------------------------------------------
 
 constexpr int64_t kPrefetchBytes = 4096;
-// Prefetch distance of the kernels that stream one row at a time (matmul_int_avx2.cpp).
-constexpr int64_t kSeqPrefetchBytes = 2048;
 
 template <class Dec, int R, int TT>
 void rows_group(const float* xs, const uint8_t* w0, int64_t wstride, int64_t K, float* y, int64_t ldy) {
@@ -234,7 +232,7 @@ float rows_int_one(const float* x, const uint8_t* row, const float* srow, int64_
     int64_t k = g0;
     for (; k + 32 <= ge; k += 32) {
       if (Dec::bytes(k) % 64 == 0)
-        _mm_prefetch(reinterpret_cast<const char*>(row + Dec::bytes(k) + kSeqPrefetchBytes), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(row + Dec::bytes(k) + kRowStreamPrefetchBytes), _MM_HINT_T0);
       __m256 wv[4];
       load16<Dec, true>(row, k, 16, wv);
       load16<Dec, true>(row, k + 16, 16, wv + 2);

@@ -53,9 +53,6 @@ inline __m256i broadcast_dword(const int8_t* p) {
 
 constexpr int64_t kChunk = kInt8ActChunk;
 constexpr int32_t kI4Offset = 8;  // I4 nibbles store q + 8
-// Software prefetch distance of the rows kernel, the best of 0.5-8 KB measured on Zen 3
-// (int4 4608x2048 from DRAM, 2 threads: none 23-25 GB/s, 2 KB 24-30 GB/s).
-constexpr int64_t kPrefetchBytes = 2048;
 
 // Quantise T tokens into p (int8_activations.h): corr = -offset·Σ_g xq. kEvensOdds stores
 // each 64-weight chunk as its 32 even-indexed values, then its 32 odd ones (the rows path's
@@ -215,7 +212,7 @@ template <bool kInt4, int64_t kCpg>
       four([&](int64_t gj) {
         const uint8_t* p = row + gj * kCpg * kChunkBytes(kInt4);
         for (int64_t b = 0; b < kCpg * kChunkBytes(kInt4); b += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(p + b + kPrefetchBytes), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(p + b + kRowStreamPrefetchBytes), _MM_HINT_T0);
         return chunks_lanes<kInt4, kCpg>(p, xq + gj * kCpg * kChunk);
       });
   for (; g + 4 <= groups; g += 4)
