@@ -195,8 +195,9 @@ inline __m128 fold4(__m128i isum, __m128 s, __m128 y) {
 // Σ_g over one row's groups of fma(float(Σ_g q·xq), s_w·s_x, ·), in group order. kCpg > 0:
 // G = kCpg chunks, unrolled, for the groups that lie within K's whole chunks.
 template <bool kInt4, int64_t kCpg>
-[[gnu::always_inline]] inline float row_dot(const int8_t* xq, const float* sx, const int32_t* corr, const uint8_t* row, const float* sw, int64_t K,
-              int64_t G, int64_t groups) {
+[[gnu::always_inline]] inline float row_dot(const int8_t* xq, const float* sx, const int32_t* corr,
+                                            const uint8_t* row, const float* sw, int64_t K, int64_t G,
+                                            int64_t groups) {
   const int64_t kfull = K / kChunk * kChunk;
   __m128 y = _mm_setzero_ps();
   int64_t g = 0;
