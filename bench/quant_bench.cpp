@@ -1,7 +1,7 @@
 // Microbenchmarks of the block-scaled integer weights (I8, I4, groups of 128 along K) next
 // to BF16 at the bench preset's shapes: decode (T = 1, rows path, memory-bound: compare
-// bytes/s with BF16's and the machine's 2-thread read bandwidth, 22-36 GB/s on the Zen 3 VM) and prefill
-// (T = 128, tiles path: FLOP/s), plus the quantiser itself. Decode cycles through enough
+// bytes/s with BF16's and the machine's 2-thread read bandwidth, 22-36 GB/s on the Zen 3
+// VM) and prefill (T = 128, tiles path: FLOP/s), plus the quantiser itself. Decode cycles through enough
 // copies of the weight to defeat the last-level cache. DSV3_ISA / DSV3_THREADS apply.
 #include <benchmark/benchmark.h>
 
