@@ -282,7 +282,7 @@ TEST(DequantizeRow, AllFp8Codes) {
     for (int c = 0; c < 256; ++c) {
       const float want = fp8e4m3_to_f32(uint8_t(c)) * scale;
       if (std::isnan(want)) {
-        // AVX2 and AVX-512 without VBMI decode through f16 bit moves: NaN codes become ±480.
+        // AVX2 (f32 bit moves) and AVX-512 without VBMI (f16 bit moves): NaN codes become ±480.
         if (isa == Isa::kScalar || isa == Isa::kAvx512Vbmi) {
           EXPECT_TRUE(std::isnan(got[size_t(c)])) << isa_name(isa);
         }
