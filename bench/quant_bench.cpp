@@ -62,9 +62,12 @@ QuantWeights& weights(DType dt, int64_t N, int64_t K, int copies) {
 
 const char* short_name(DType dt) { return dt == DType::BF16 ? "bf16" : dt == DType::I8 ? "int8" : "int4"; }
 
-void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, MatmulPath path, Int8Activations act) {
+void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, MatmulPath path, Int8Activations act,
+               bool act16) {
   const Int8Activations saved = int8_activations();
+  const bool saved16 = int16_activations();
   set_int8_activations(act);
+  set_int16_activations(act16);
   const int64_t one = dt == DType::BF16 ? N * K * 2 : dt == DType::I8 ? N * K : N * K / 2;
   const int copies = T <= 4 ? int(std::clamp<int64_t>(kColdBytes / one, 1, 64)) : 1;
   QuantWeights& qw = weights(dt, N, K, copies);
@@ -84,8 +87,10 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, 
   st.counters["FLOP/s"] = benchmark::Counter(2.0 * double(N) * double(K) * double(T),
                                              benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()) +
-              (int8_activations() == Int8Activations::kAll ? " int8-act" : ""));
+              (int8_activations() == Int8Activations::kAll ? " int8-act" : "") +
+              (int16_activations() && dt == DType::I8 && path != MatmulPath::kTiles && T < 8 ? " int16-act" : ""));
   set_int8_activations(saved);
+  set_int16_activations(saved16);
 }
 
 void bm_quantize(benchmark::State& st, DType dt) {
@@ -113,17 +118,27 @@ int register_all() {
       for (int64_t T : {int64_t(1), int64_t(128)}) {
         const std::string name = std::string(T == 1 ? "quant_matvec/" : "quant_prefill/") + short_name(dt) + "/" +
                                  s.name + "/T" + std::to_string(T);
-        // f32 activations (exact); int8 ones below.
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kOff)
+        // f32 activations (exact); int16 and int8 ones below.
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kOff, false)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }
   // Batched decode (a serving step of 16 sequences) on the rows path, f32 activations.
   for (DType dt : {DType::BF16, DType::I8, DType::I4})
     benchmark::RegisterBenchmark((std::string("quant_rows/") + short_name(dt) + "/4608x2048/T16").c_str(), bm_matmul,
-                                 dt, 4608, 2048, 16, MatmulPath::kRows, Int8Activations::kOff)
+                                 dt, 4608, 2048, 16, MatmulPath::kRows, Int8Activations::kOff, false)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
+  // int16 activations (AVX2 decode rows of I8, the default there): vpmaddwd rows kernel.
+  for (const Shape& s : shapes)
+    benchmark::RegisterBenchmark((std::string("quant_matvec_act16/int8/") + s.name + "/T1").c_str(), bm_matmul,
+                                 DType::I8, s.N, s.K, 1, MatmulPath::kAuto, Int8Activations::kOff, true)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("quant_rows_act16/int8/4608x2048/T4", bm_matmul, DType::I8, 4608, 2048, 4,
+                               MatmulPath::kRows, Int8Activations::kOff, true)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   // int8 activations (AVX-512 VNNI; the default for I4): vpdpbusd rows kernel for decode,
   // int8 GEMM for prefill.
   for (DType dt : {DType::I8, DType::I4})
@@ -131,7 +146,7 @@ int register_all() {
       for (int64_t T : {int64_t(1), int64_t(128)}) {
         const std::string name = std::string(T == 1 ? "quant_matvec_act8/" : "quant_prefill_act8/") +
                                  short_name(dt) + "/" + s.name + "/T" + std::to_string(T);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kAll)
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kAll, false)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }

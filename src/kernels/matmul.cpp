@@ -286,6 +286,25 @@ Int8Activations int8_activations() {
   return cpu_isa() >= Isa::kAvx2 ? int8_act_mode().load(std::memory_order_relaxed) : Int8Activations::kOff;
 }
 
+namespace {
+std::atomic<bool>& int16_act_on() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("DSV3_INT16_ACT");
+    return !(env && std::strcmp(env, "0") == 0);
+  }()};
+  return on;
+}
+}  // namespace
+
+void set_int16_activations(bool on) { int16_act_on().store(on, std::memory_order_relaxed); }
+
+bool int16_activations() { return cpu_isa() >= Isa::kAvx2 && int16_act_on().load(std::memory_order_relaxed); }
+
+bool matmul_detail::use_int16_activations(const WeightMatrix& w) {
+  return w.dtype == DType::I8 && w.block_cols % 32 == 0 && w.block_cols <= 256 && int16_activations() &&
+         !use_int8_activations(w);
+}
+
 bool matmul_detail::use_int8_activations(const WeightMatrix& w) {
   const Int8Activations m = int8_activations();
   return w.block_cols % 64 == 0 && (m == Int8Activations::kAll || (m == Int8Activations::kInt4 && w.dtype == DType::I4));

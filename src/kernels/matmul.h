@@ -102,6 +102,23 @@ enum class Int8Activations : uint8_t { kOff, kInt4, kAll };
 void set_int8_activations(Int8Activations mode);
 Int8Activations int8_activations();  // the mode set (kOff when the CPU has no AVX2)
 
+// I8 weights on the AVX2 rows path (decode) with int16 activations: per token and weight
+// group s_x = max|x|/32767, xq = round-to-even(x · 32767/max|x|), multiplied with vpmaddwd
+// in exact int32 (matmul_int16_avx2.cpp). Converting each weight to f32 had bounded decode
+// at ~16 GB/s per Zen 3 core; this runs at ~2x that. The activation step is 2^-16 of the
+// group's largest activation (bf16 itself rounds at 2^-9 relative), so
+// |y - y_f32| <= ½ Σ_groups (max_{k∈g}|x_k| / 32767) · Σ_{k∈g}|w_k| (+ f32 rounding).
+// On by default (when int8 activations do not apply to the weight: DSV3_INT8_ACT=all wins);
+// DSV3_INT16_ACT=0 or set_int16_activations(false) selects the f32-activation kernel.
+// Needs groups that are a multiple of 32 and at most 256 (int32 sums stay exact).
+void set_int16_activations(bool on);
+bool int16_activations();  // the setting (false when the CPU has no AVX2)
+
+// Scalar twin of the int16-activation rows path: xq as above, a group's exact sum
+// Σ_g q·xq converted to f32 goes to partial sum g mod 8, p = fma(float(Σ_g), s_w·s_x, p),
+// and y = ((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)). Tiny and non-finite groups as for int8.
+void matmul_int16_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
+
 // Plain scalar twin of matmul: same contract, single thread, no SIMD.
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y);
 

@@ -120,8 +120,14 @@ const std::vector<MatmulPath> kPaths = {MatmulPath::kRows, MatmulPath::kTiles, M
 // The exact (f32-activation) kernels; Int8Activations* below cover the int8-activation paths.
 class IntMatmul : public ::testing::TestWithParam<DType> {
  protected:
-  void SetUp() override { set_int8_activations(Int8Activations::kOff); }
-  void TearDown() override { set_int8_activations(Int8Activations::kInt4); }
+  void SetUp() override {
+    set_int8_activations(Int8Activations::kOff);
+    set_int16_activations(false);
+  }
+  void TearDown() override {
+    set_int8_activations(Int8Activations::kInt4);
+    set_int16_activations(true);
+  }
 };
 
 TEST_P(IntMatmul, AllShapesAllLevelsAllPaths) {
@@ -277,6 +283,98 @@ TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
       }
     }
   }
+}
+
+// I8 rows with int16 activations (AVX2, groups % 32 == 0 and <= 256): bit-identical to
+// matmul_int16_activations_ref at the AVX2 level, within ½ Σ_g (max_{k∈g}|x_k| / 32767)
+// Σ_{k∈g}|w_k| (+ f32 rounding) of the exact product at every level, batch-invariant.
+class Int16Activations : public ::testing::Test {
+ protected:
+  void SetUp() override { set_int16_activations(true); }
+  void TearDown() override { set_int8_activations(Int8Activations::kInt4); }
+};
+
+TEST_F(Int16Activations, BitIdenticalAndWithinBound) {
+  if (!int16_activations()) GTEST_SKIP() << "no int16-activation kernel (AVX2) on this CPU";
+  std::mt19937 rng(17);
+  ThreadPool pool(2);
+  // Partial and single chunks, partial last groups, fewer and more than 8 groups, the
+  // unrolled group sizes (64, 128, 256) and generic ones (32, 96, 160), tall scale blocks.
+  const std::vector<Shape> shapes = {{1, 1, 32, 1},     {3, 7, 32, 1},    {5, 31, 32, 1},   {7, 33, 32, 1},
+                                     {9, 63, 64, 1},    {17, 129, 128, 1}, {33, 255, 128, 1}, {40, 300, 96, 1},
+                                     {31, 513, 64, 1},  {12, 77, 32, 3},  {70, 2049, 128, 1}, {6, 640, 128, 128},
+                                     {5, 1100, 256, 1}, {9, 2000, 160, 1}, {3, 4100, 64, 1}};
+  for (const Shape& s : shapes) {
+    IntWeight iw = make_int_weight(DType::I8, s.N, s.K, s.group, s.br, rng);
+    const std::vector<float> d = dequantized(iw.w);
+    for (int64_t T : {1, 2, 3, 5}) {
+      std::vector<float> x = random_vec(T * s.K, rng);
+      if (T == 3) x[0] = 0, x[1] = 40.0f;  // an outlier widens its group's activation step
+      std::vector<float> ref(size_t(T * s.N)), twin(size_t(T * s.N)), y(size_t(T * s.N)), one(size_t(s.N));
+      matmul_ref(x.data(), T, iw.w, ref.data());
+      matmul_int16_activations_ref(x.data(), T, iw.w, twin.data());
+      for (Isa isa : supported_isas()) {
+        matmul_with(isa, MatmulPath::kRows, x.data(), T, iw.w, y.data(), pool);
+        if (isa == Isa::kAvx2) {
+          for (size_t i = 0; i < twin.size(); ++i)
+            ASSERT_EQ(y[i], twin[i]) << iw.w.name << " vs twin, T=" << T << " i=" << i;
+        }
+        for (int64_t t = 0; t < T; ++t) {
+          matmul_with(isa, MatmulPath::kRows, x.data() + t * s.K, 1, iw.w, one.data(), pool);
+          for (int64_t n = 0; n < s.N; ++n) {
+            double bound = 0, mag = 0;
+            for (int64_t g0 = 0; g0 < s.K; g0 += s.group) {
+              double amax = 0, wsum = 0;
+              for (int64_t k = g0; k < std::min(s.K, g0 + s.group); ++k) {
+                amax = std::max(amax, std::fabs(double(x[size_t(t * s.K + k)])));
+                wsum += std::fabs(double(d[size_t(n * s.K + k)]));
+                mag += std::fabs(double(x[size_t(t * s.K + k)]) * d[size_t(n * s.K + k)]);
+              }
+              bound += 0.5 * amax / 32767.0 * wsum;
+            }
+            const size_t i = size_t(t * s.N + n);
+            ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound * 1.001 + 1e-5 * mag + 1e-30)
+                << iw.w.name << " " << isa_name(isa) << " T=" << T << " t=" << t << " n=" << n;
+            ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " " << isa_name(isa) << " t=" << t;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Int16 activations at the edges, as for int8: a tiny group contributes 0, a NaN or infinite
+// activation makes its token's outputs NaN, other tokens are unaffected; int8 activations,
+// when set for I8, take precedence.
+TEST_F(Int16Activations, TinyAndNonFinite) {
+  if (!int16_activations()) GTEST_SKIP() << "no int16-activation kernel (AVX2) on this CPU";
+  std::mt19937 rng(23);
+  ThreadPool pool(2);
+  IntWeight iw = make_int_weight(DType::I8, 40, 256, 128, 1, rng);
+  const int64_t T = 4, N = 40, K = 256;
+  std::vector<float> x = random_vec(T * K, rng);
+  for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;        // token 0, group 0: tiny
+  x[size_t(K + 200)] = std::numeric_limits<float>::quiet_NaN();    // token 1
+  x[size_t(2 * K + 3)] = -std::numeric_limits<float>::infinity();  // token 2
+  std::vector<float> twin(size_t(T * N)), y(size_t(T * N)), y0(static_cast<size_t>(N));
+  matmul_int16_activations_ref(x.data(), T, iw.w, twin.data());
+  std::vector<float> x0(x.begin(), x.begin() + K);
+  std::fill(x0.begin(), x0.begin() + 128, 0.0f);
+  matmul_int16_activations_ref(x0.data(), 1, iw.w, y0.data());
+  matmul_with(Isa::kAvx2, MatmulPath::kRows, x.data(), T, iw.w, y.data(), pool);
+  for (int64_t n = 0; n < N; ++n) {
+    EXPECT_EQ(twin[size_t(n)], y0[size_t(n)]);
+    EXPECT_EQ(y[size_t(n)], twin[size_t(n)]);
+    EXPECT_TRUE(std::isnan(y[size_t(N + n)]) && std::isnan(y[size_t(2 * N + n)]));
+    EXPECT_TRUE(std::isfinite(y[size_t(3 * N + n)]));
+    EXPECT_EQ(y[size_t(3 * N + n)], twin[size_t(3 * N + n)]);
+  }
+  // DSV3_INT8_ACT=all: the int8-activation kernel, bit-identical to its own twin.
+  set_int8_activations(Int8Activations::kAll);
+  std::vector<float> twin8(size_t(T * N));
+  matmul_int8_activations_ref(x.data() + 3 * K, 1, iw.w, twin8.data());
+  matmul_with(Isa::kAvx2, MatmulPath::kRows, x.data() + 3 * K, 1, iw.w, y.data(), pool);
+  for (int64_t n = 0; n < N; ++n) EXPECT_EQ(y[size_t(n)], twin8[size_t(n)]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IntMatmul, ::testing::Values(DType::I8, DType::I4),
