@@ -1,5 +1,5 @@
 // Small AVX2 helpers shared by the AVX2 kernel files (matmul_avx2.cpp,
-// matmul_int_avx2.cpp). Like avx2_transpose.h this is included inside a `#pragma GCC target`
+// matmul_int_avx2.cpp, matmul_int16_avx2.cpp). Like avx2_transpose.h this is included inside a `#pragma GCC target`
 // region (and a namespace) of the including file, not a normal header: it has no includes of
 // its own.
 
@@ -24,4 +24,33 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+// max|x| over x[g0, g1) for activation quantisation; *nonfinite: some x is NaN or infinite.
+inline float group_absmax(const float* x, int64_t g0, int64_t g1, bool* nonfinite) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 amax = _mm256_setzero_ps(), unordered = _mm256_setzero_ps();
+  for (int64_t k = g0; k < g1; k += 8) {
+    const __m256 v = load_n(x + k, g1 - k);
+    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    amax = _mm256_max_ps(amax, _mm256_and_ps(v, abs_mask));
+  }
+  const float m = hmax(amax);
+  *nonfinite = _mm256_movemask_ps(unordered) != 0 || !(m <= __FLT_MAX__);
+  return m;
+}
+// A group's activation scale, as the scalar twins' quantize_activations: s_x = max|x|/qmax
+// (NaN when some x is NaN or infinite, 0 below kInt8ActTinyMax); *inv = qmax/max|x| (0 when
+// the group quantises to zero). Needs kernels/matmul.h.
+inline float group_scale(const float* x, int64_t g0, int64_t g1, float qmax, float* inv) {
+  bool nonfinite = false;
+  const float m = group_absmax(x, g0, g1, &nonfinite);
+  const bool zero = nonfinite || m < kInt8ActTinyMax;
+  *inv = zero ? 0.0f : qmax / m;
+  return nonfinite ? __builtin_nanf("") : zero ? 0.0f : m / qmax;
 }

@@ -13,10 +13,8 @@
 // fma(float(Σ_g q·xq), s_w·s_x, p), and y = ((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)).
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
@@ -32,12 +30,6 @@ namespace {
 
 constexpr int64_t kChunk = 32;  // weights per step: two vpmaddwd of 16
 
-inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 // Activations of T tokens: xq[t][Kp] (Kp = K rounded up to kChunk, zeros past K), sx[t][g].
 struct Prepared16 {
@@ -49,27 +41,19 @@ struct Prepared16 {
 // As matmul_int16_activations_ref: a NaN or infinite activation makes its group's scale
 // NaN, a group below kInt8ActTinyMax quantises to zero.
 void prepare(const float* x, int64_t T, int64_t K, int64_t G, const Prepared16& p) {
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * K;
     for (int64_t g = 0; g < p.groups; ++g) {
       const int64_t g0 = g * G, g1 = imin(K, g0 + G);
-      __m256 amax = _mm256_setzero_ps(), unordered = _mm256_setzero_ps();
-      for (int64_t k = g0; k < g1; k += 8) {
-        const __m256 v = load_n(xt + k, g1 - k);
-        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        amax = _mm256_max_ps(amax, _mm256_and_ps(v, abs_mask));
-      }
-      const float m = hmax(amax);
-      const bool nonfinite = _mm256_movemask_ps(unordered) != 0 || !(m <= std::numeric_limits<float>::max());
-      const bool zero = nonfinite || m < kInt8ActTinyMax;
-      p.sx[t * p.groups + g] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 32767.0f;
-      const __m256 inv = _mm256_set1_ps(zero ? 0.0f : 32767.0f / m);
+      float inv_s = 0;
+      p.sx[t * p.groups + g] = group_scale(xt, g0, g1, 32767.0f, &inv_s);
+      const __m256 inv = _mm256_set1_ps(inv_s);
+      const int64_t live = inv_s == 0.0f ? 0 : K;  // a zero group (tiny or non-finite) stores zeros
       int16_t* out = p.xq + t * p.Kp;
       for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += 16) {
         // ties to even (MXCSR default); |x·inv| <= 32767 rounds within int16
-        const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(load_n(xt + c, K - c), inv));
-        const __m256i q1 = _mm256_cvtps_epi32(_mm256_mul_ps(load_n(xt + c + 8, K - c - 8), inv));
+        const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(load_n(xt + c, live - c), inv));
+        const __m256i q1 = _mm256_cvtps_epi32(_mm256_mul_ps(load_n(xt + c + 8, live - c - 8), inv));
         const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xd8);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), packed);
       }

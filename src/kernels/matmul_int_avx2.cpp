@@ -33,12 +33,6 @@ namespace {
 
 #include "kernels/avx2_common.h"
 
-inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 inline int32_t hsum_epi32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
@@ -63,24 +57,14 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, const PreparedX& p
   const __m256i to_natural = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,  //
                                          0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * K;
     for (int64_t g = 0; g < p.groups; ++g) {
       const int64_t g0 = g * G, g1 = imin(K, g0 + G);
-      __m256 amax = _mm256_setzero_ps(), unordered = _mm256_setzero_ps();
-      for (int64_t k = g0; k < g1; k += 8) {
-        const __m256 v = load_n(xt + k, g1 - k);
-        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        amax = _mm256_max_ps(amax, _mm256_and_ps(v, abs_mask));
-      }
-      const float m = hmax(amax);
-      // As matmul_int8_activations_ref: a NaN or infinite activation makes the scale NaN,
-      // a group below kInt8ActTinyMax quantises to zero.
-      const bool nonfinite = _mm256_movemask_ps(unordered) != 0 || !(m <= std::numeric_limits<float>::max());
-      const bool zero = nonfinite || m < kInt8ActTinyMax;
-      p.sx[t * p.groups + g] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 127.0f;
-      const __m256 inv = _mm256_set1_ps(zero ? 0.0f : 127.0f / m);
+      float inv_s = 0;  // as matmul_int8_activations_ref
+      p.sx[t * p.groups + g] = group_scale(xt, g0, g1, 127.0f, &inv_s);
+      const bool zero = inv_s == 0.0f;
+      const __m256 inv = _mm256_set1_ps(inv_s);
       __m256i qsum = _mm256_setzero_si256();
       for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += kChunk) {
         __m256i q[8];

@@ -34,6 +34,26 @@ float weight_at(const WeightMatrix& w, int64_t n, int64_t k) {
     default: fail("matmul_ref: unsupported weight dtype ", dtype_name(w.dtype), " for ", w.name);
   }
 }
+
+// One token's activations quantised per group of G to integers in [-qmax, qmax]: s_x =
+// max|x|/qmax, xq = round-to-even(x · qmax/max|x|); a group below kInt8ActTinyMax
+// quantises to zero, a NaN or infinite activation makes its group's scale NaN.
+void quantize_activations(const float* xt, int64_t K, int64_t G, float qmax, int32_t* xq, float* sx) {
+  for (int64_t g = 0; g * G < K; ++g) {
+    const int64_t g1 = std::min(K, (g + 1) * G);
+    float m = 0;
+    bool nonfinite = false;
+    for (int64_t k = g * G; k < g1; ++k) {
+      m = std::max(m, std::fabs(xt[k]));
+      nonfinite |= !std::isfinite(xt[k]);
+    }
+    const bool zero = nonfinite || m < kInt8ActTinyMax;
+    sx[g] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / qmax;
+    const float inv = zero ? 0.0f : qmax / m;
+    for (int64_t k = g * G; k < g1; ++k)  // ties to even
+      xq[k] = zero ? 0 : int32_t(std::nearbyint(xt[k] * inv));
+  }
+}
 }  // namespace
 
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
@@ -58,20 +78,7 @@ void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& 
   std::vector<float> sx(static_cast<size_t>(groups));
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * K;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t g1 = std::min(K, (g + 1) * G);
-      float m = 0;
-      bool nonfinite = false;
-      for (int64_t k = g * G; k < g1; ++k) {
-        m = std::max(m, std::fabs(xt[k]));
-        nonfinite |= !std::isfinite(xt[k]);
-      }
-      const bool zero = nonfinite || m < kInt8ActTinyMax;
-      sx[size_t(g)] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 127.0f;
-      const float inv = zero ? 0.0f : 127.0f / m;
-      for (int64_t k = g * G; k < g1; ++k)  // ties to even
-        xq[size_t(k)] = zero ? 0 : int32_t(std::nearbyint(xt[k] * inv));
-    }
+    quantize_activations(xt, K, G, 127.0f, xq.data(), sx.data());
     for (int64_t n = 0; n < w.rows; ++n) {
       const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
       float acc = 0.0f;
@@ -94,20 +101,7 @@ void matmul_int16_activations_ref(const float* x, int64_t T, const WeightMatrix&
   std::vector<float> sx(static_cast<size_t>(groups));
   for (int64_t t = 0; t < T; ++t) {
     const float* xt = x + t * K;
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t g1 = std::min(K, (g + 1) * G);
-      float m = 0;
-      bool nonfinite = false;
-      for (int64_t k = g * G; k < g1; ++k) {
-        m = std::max(m, std::fabs(xt[k]));
-        nonfinite |= !std::isfinite(xt[k]);
-      }
-      const bool zero = nonfinite || m < kInt8ActTinyMax;
-      sx[size_t(g)] = nonfinite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : m / 32767.0f;
-      const float inv = zero ? 0.0f : 32767.0f / m;
-      for (int64_t k = g * G; k < g1; ++k)  // ties to even
-        xq[size_t(k)] = zero ? 0 : int32_t(std::nearbyint(xt[k] * inv));
-    }
+    quantize_activations(xt, K, G, 32767.0f, xq.data(), sx.data());
     for (int64_t n = 0; n < w.rows; ++n) {
       const int8_t* row = static_cast<const int8_t*>(w.data) + n * K;
       float p[8] = {};

@@ -105,6 +105,23 @@ void check(const WeightMatrix& w, int64_t T, Isa isa, MatmulPath path, ThreadPoo
   ASSERT_EQ(bad, 0) << w.name << " isa=" << isa_name(isa) << " path=" << path_name(path) << " T=" << T;
 }
 
+// How far a product with activations quantised per group to [-qmax, qmax] may be from the
+// exact one: ½ Σ_groups (max_{k∈g}|x_k| / qmax) Σ_{k∈g}|w_k| (the rounding of each xq, at
+// most half a step), plus f32 rounding. x: one token, w: one dequantised row, K long.
+double activation_rounding_bound(const float* x, const float* w, int64_t K, int64_t group, double qmax) {
+  double bound = 0, mag = 0;
+  for (int64_t g0 = 0; g0 < K; g0 += group) {
+    double amax = 0, wsum = 0;
+    for (int64_t k = g0; k < std::min(K, g0 + group); ++k) {
+      amax = std::max(amax, std::fabs(double(x[k])));
+      wsum += std::fabs(double(w[k]));
+      mag += std::fabs(double(x[k]) * w[k]);
+    }
+    bound += 0.5 * amax / qmax * wsum;
+  }
+  return bound * 1.001 + 1e-5 * mag + 1e-30;
+}
+
 struct Shape {
   int64_t N, K, group, br;
 };
@@ -222,18 +239,9 @@ TEST_P(IntMatmul, Int8ActivationsWithinBound) {
           for (int64_t t = 0; t < T; ++t) {
             matmul_with(isa, path, x.data() + t * s.K, 1, iw.w, one.data(), pool);
             for (int64_t n = 0; n < s.N; ++n) {
-              double bound = 0, mag = 0;
-              for (int64_t g0 = 0; g0 < s.K; g0 += s.group) {
-                double amax = 0, wsum = 0;
-                for (int64_t k = g0; k < std::min(s.K, g0 + s.group); ++k) {
-                  amax = std::max(amax, std::fabs(double(x[size_t(t * s.K + k)])));
-                  wsum += std::fabs(double(d[size_t(n * s.K + k)]));
-                  mag += std::fabs(double(x[size_t(t * s.K + k)]) * d[size_t(n * s.K + k)]);
-                }
-                bound += 0.5 * amax / 127.0 * wsum;
-              }
               const size_t i = size_t(t * s.N + n);
-              ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound * 1.001 + 1e-5 * mag + 1e-30)
+              ASSERT_LE(std::fabs(double(y[i]) - ref[i]),
+                        activation_rounding_bound(&x[size_t(t * s.K)], &d[size_t(n * s.K)], s.K, s.group, 127.0))
                   << iw.w.name << " " << isa_name(isa) << " " << path_name(path) << " T=" << T << " t=" << t
                   << " n=" << n;
               ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " " << path_name(path) << " t=" << t;
@@ -322,18 +330,9 @@ TEST_F(Int16Activations, BitIdenticalAndWithinBound) {
         for (int64_t t = 0; t < T; ++t) {
           matmul_with(isa, MatmulPath::kRows, x.data() + t * s.K, 1, iw.w, one.data(), pool);
           for (int64_t n = 0; n < s.N; ++n) {
-            double bound = 0, mag = 0;
-            for (int64_t g0 = 0; g0 < s.K; g0 += s.group) {
-              double amax = 0, wsum = 0;
-              for (int64_t k = g0; k < std::min(s.K, g0 + s.group); ++k) {
-                amax = std::max(amax, std::fabs(double(x[size_t(t * s.K + k)])));
-                wsum += std::fabs(double(d[size_t(n * s.K + k)]));
-                mag += std::fabs(double(x[size_t(t * s.K + k)]) * d[size_t(n * s.K + k)]);
-              }
-              bound += 0.5 * amax / 32767.0 * wsum;
-            }
             const size_t i = size_t(t * s.N + n);
-            ASSERT_LE(std::fabs(double(y[i]) - ref[i]), bound * 1.001 + 1e-5 * mag + 1e-30)
+            ASSERT_LE(std::fabs(double(y[i]) - ref[i]),
+                      activation_rounding_bound(&x[size_t(t * s.K)], &d[size_t(n * s.K)], s.K, s.group, 32767.0))
                 << iw.w.name << " " << isa_name(isa) << " T=" << T << " t=" << t << " n=" << n;
             ASSERT_EQ(one[size_t(n)], y[i]) << "batch invariance " << iw.w.name << " " << isa_name(isa) << " t=" << t;
           }
