@@ -203,11 +203,11 @@ constexpr auto rows_table(std::integer_sequence<int, Rs...>) {
       rows_fns_for_r<Dec, Rs + 1>(std::make_integer_sequence<int, kRowsTT>{})...};
 }
 
-// FP8 rows: x is scaled by scale_inv·2^108 and the sums by 2^12, together DecFp8::kUnit.
-// Powers of two change no rounding, so this is x·scale_inv·value with the sums scaled by
-// 2^-12: products stay normal for |x·scale_inv| down to 2^-100 and x·scale_inv·2^108 stays
-// finite up to 2^20.
-constexpr float kFp8RowsXUnit = 0x1p108f, kFp8RowsYUnit = 0x1p12f;
+// FP8 rows: x is scaled by scale_inv·2^100 and the sums by 2^20, together DecFp8::kUnit.
+// Powers of two change no rounding, so this is x·scale_inv·value with the products and sums
+// scaled by 2^-20: they stay normal while |x·scale_inv·value| >= 2^-106, and
+// x·scale_inv·2^100 stays finite while |x·scale_inv| < 2^28.
+constexpr float kFp8RowsXUnit = 0x1p100f, kFp8RowsYUnit = 0x1p20f;
 static_assert(kFp8RowsXUnit * kFp8RowsYUnit == DecFp8::kUnit);
 
 template <class Dec>

@@ -294,6 +294,52 @@ TEST(DequantizeRow, AllFp8Codes) {
   }
 }
 
+// FP8 with scales and activations far from 1: the AVX2 kernels decode e4m3 to value·2^-120
+// and apply the 2^120 to x and the sums (rows) or to the weights (tiles), never folding it
+// into a scale; every level stays within f32 rounding of the double reference for |x·scale|
+// from 2^-60 to 2^24, the smallest codes (subnormals) included.
+TEST(Matmul, Fp8ExtremeScales) {
+  const int64_t N = 8, K = 256;
+  std::vector<uint8_t> codes(size_t(N * K));
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const uint8_t c = uint8_t(i * 37 % 256);
+    codes[i] = (c & 0x7f) == 0x7f ? uint8_t(c ^ 1) : c;  // no NaN codes
+  }
+  ThreadPool pool(2);
+  for (float scale : {std::ldexp(1.0f, -40), 1.0f, std::ldexp(1.0f, 12)})
+    for (float xmag : {std::ldexp(1.0f, -20), 1.0f, std::ldexp(1.0f, 12)}) {
+      std::vector<float> scales(size_t(2), scale);  // 128×128 blocks: one row block, two column blocks
+      WeightMatrix w;
+      w.dtype = DType::F8_E4M3;
+      w.rows = N;
+      w.cols = K;
+      w.data = codes.data();
+      w.scale_inv = scales.data();
+      w.block_rows = 128;
+      w.block_cols = 128;
+      w.name = "fp8_extreme";
+      for (int64_t T : {1, 7}) {
+        std::vector<float> x(size_t(T * K)), ref(size_t(T * N)), y(size_t(T * N));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = xmag * float(int(i * 13 % 31) - 15) / 15.0f;
+        matmul_ref(x.data(), T, w, ref.data());
+        for (Isa isa : supported_isas())
+          for (MatmulPath path : {MatmulPath::kRows, MatmulPath::kTiles}) {
+            matmul_with(isa, path, x.data(), T, w, y.data(), pool);
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t n = 0; n < N; ++n) {
+                double mag = 0;
+                for (int64_t k = 0; k < K; ++k)
+                  mag += std::fabs(double(x[size_t(t * K + k)]) * fp8e4m3_to_f32(codes[size_t(n * K + k)]) * scale);
+                const size_t i = size_t(t * N + n);
+                ASSERT_TRUE(std::isfinite(y[i])) << isa_name(isa) << " scale " << scale << " x " << xmag;
+                ASSERT_LE(std::fabs(double(y[i]) - ref[i]), 1e-5 * mag)
+                    << isa_name(isa) << " path " << int(path) << " scale " << scale << " x " << xmag << " n " << n;
+              }
+          }
+      }
+    }
+}
+
 TEST(Matmul, EmptyShapes) {
   std::mt19937 rng(1);
   TestWeight tw = make_weight(DType::BF16, 5, 0, rng);
