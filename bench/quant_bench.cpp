@@ -88,7 +88,11 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, 
                                              benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()) +
               (int8_activations() == Int8Activations::kAll ? " int8-act" : "") +
-              (int16_activations() && dt == DType::I8 && path != MatmulPath::kTiles && T < 8 ? " int16-act" : ""));
+              (int16_activations() && dt != DType::BF16 && int8_activations() != Int8Activations::kAll &&
+                       (dt == DType::I8 || int8_activations() == Int8Activations::kOff) && path != MatmulPath::kTiles &&
+                       T < 8
+                   ? " int16-act"
+                   : ""));
   set_int8_activations(saved);
   set_int16_activations(saved16);
 }
@@ -129,12 +133,14 @@ int register_all() {
                                  dt, 4608, 2048, 16, MatmulPath::kRows, Int8Activations::kOff, false)
         ->UseRealTime()
         ->Unit(benchmark::kMicrosecond);
-  // int16 activations (AVX2 decode rows of I8, the default there): vpmaddwd rows kernel.
-  for (const Shape& s : shapes)
-    benchmark::RegisterBenchmark((std::string("quant_matvec_act16/int8/") + s.name + "/T1").c_str(), bm_matmul,
-                                 DType::I8, s.N, s.K, 1, MatmulPath::kAuto, Int8Activations::kOff, true)
-        ->UseRealTime()
-        ->Unit(benchmark::kMicrosecond);
+  // int16 activations (AVX2 decode rows of I8, the default there; of I4 without int8
+  // activations): vpmaddwd rows kernel.
+  for (DType dt : {DType::I8, DType::I4})
+    for (const Shape& s : shapes)
+      benchmark::RegisterBenchmark((std::string("quant_matvec_act16/") + short_name(dt) + "/" + s.name + "/T1").c_str(),
+                                   bm_matmul, dt, s.N, s.K, 1, MatmulPath::kAuto, Int8Activations::kOff, true)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("quant_rows_act16/int8/4608x2048/T4", bm_matmul, DType::I8, 4608, 2048, 4,
                                MatmulPath::kRows, Int8Activations::kOff, true)
       ->UseRealTime()

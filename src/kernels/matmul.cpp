@@ -301,7 +301,7 @@ void set_int16_activations(bool on) { int16_act_on().store(on, std::memory_order
 bool int16_activations() { return cpu_isa() >= Isa::kAvx2 && int16_act_on().load(std::memory_order_relaxed); }
 
 bool matmul_detail::use_int16_activations(const WeightMatrix& w) {
-  return w.dtype == DType::I8 && w.block_cols % 32 == 0 && w.block_cols <= 256 && int16_activations() &&
+  return is_int_weight(w.dtype) && w.block_cols % 32 == 0 && w.block_cols <= 256 && int16_activations() &&
          !use_int8_activations(w);
 }
 

@@ -102,15 +102,16 @@ enum class Int8Activations : uint8_t { kOff, kInt4, kAll };
 void set_int8_activations(Int8Activations mode);
 Int8Activations int8_activations();  // the mode set (kOff when the CPU has no AVX2)
 
-// I8 weights on the AVX2 rows path (decode) with int16 activations: per token and weight
+// I8/I4 weights on the AVX2 rows path (decode) with int16 activations: per token and weight
 // group s_x = max|x|/32767, xq = round-to-even(x · 32767/max|x|), multiplied with vpmaddwd
 // in exact int32 (matmul_int16_avx2.cpp). Converting each weight to f32 had bounded decode
-// at ~16 GB/s per Zen 3 core; this runs at ~2x that. The activation step is 2^-16 of the
-// group's largest activation (bf16 itself rounds at 2^-9 relative), so
-// |y - y_f32| <= ½ Σ_groups (max_{k∈g}|x_k| / 32767) · Σ_{k∈g}|w_k| (+ f32 rounding).
-// On by default (when int8 activations do not apply to the weight: DSV3_INT8_ACT=all wins);
-// DSV3_INT16_ACT=0 or set_int16_activations(false) selects the f32-activation kernel.
-// Needs groups that are a multiple of 32 and at most 256 (int32 sums stay exact).
+// at ~16 GB/s (I8) and 3-4 GB/s (I4) per Zen 3 core; this runs ~2x (I8) and ~4x (I4) faster.
+// The activation step is 2^-16 of the group's largest activation (bf16 itself rounds at 2^-9
+// relative), so |y - y_f32| <= ½ Σ_groups (max_{k∈g}|x_k| / 32767) · Σ_{k∈g}|w_k| (+ f32
+// rounding). On by default wherever int8 activations do not apply to the weight (I8 unless
+// DSV3_INT8_ACT=all; I4 only with DSV3_INT8_ACT=0); DSV3_INT16_ACT=0 or
+// set_int16_activations(false) selects the f32-activation kernels. Needs groups that are a
+// multiple of 32 and at most 256 (int32 sums stay exact).
 void set_int16_activations(bool on);
 bool int16_activations();  // the setting (false when the CPU has no AVX2)
 

@@ -444,10 +444,12 @@ void rows_any(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_
     case DType::BF16: return rows_kernel<DecBf16>(x, T, w, y, n0, n1);
     case DType::I8:
       if (use_int8_activations(w)) return rows_int_avx2(x, T, w, y, n0, n1);
-      if (use_int16_activations(w)) return rows_i8_int16act_avx2(x, T, w, y, n0, n1);
+      if (use_int16_activations(w)) return rows_int16act_avx2(x, T, w, y, n0, n1);
       return rows_int_kernel<DecI8>(x, T, w, y, n0, n1);
     case DType::I4:
-      return use_int8_activations(w) ? rows_int_avx2(x, T, w, y, n0, n1) : rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
+      if (use_int8_activations(w)) return rows_int_avx2(x, T, w, y, n0, n1);
+      if (use_int16_activations(w)) return rows_int16act_avx2(x, T, w, y, n0, n1);
+      return rows_int_kernel<DecI4>(x, T, w, y, n0, n1);
     default: return rows_kernel<DecFp8>(x, T, w, y, n0, n1);
   }
 }

@@ -54,10 +54,11 @@ void tiles_int_vnni_pooled(const float* x, int64_t T, const WeightMatrix& w, flo
 void tiles_int_avx2_pooled(const float* x, int64_t T, const WeightMatrix& w, float* y, ThreadPool& pool, bool serial,
                            int64_t row_grain);
 bool use_int8_activations(const WeightMatrix& w);
-// I8 rows path with int16 activations (matmul.h Int16 activations, matmul_int16_avx2.cpp):
-// the AVX2 level calls it when use_int16_activations(w): I8, groups % 32 == 0 and <= 256,
-// int8 activations not in use. Reproduces matmul_int16_activations_ref bit for bit.
-void rows_i8_int16act_avx2(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
+// I8/I4 rows path with int16 activations (matmul.h set_int16_activations,
+// matmul_int16_avx2.cpp): the AVX2 level calls it when use_int16_activations(w): I8 or I4,
+// groups % 32 == 0 and <= 256, int8 activations not in use. Reproduces
+// matmul_int16_activations_ref bit for bit.
+void rows_int16act_avx2(const float* x, int64_t T, const WeightMatrix& w, float* y, int64_t n0, int64_t n1);
 bool use_int16_activations(const WeightMatrix& w);
 // Whether the int8-activation kernels at SIMD level `isa` are the VNNI ones (an AVX-512
 // level on a CPU with VNNI) rather than the AVX2 ones.

@@ -94,8 +94,8 @@ void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& 
 }
 
 void matmul_int16_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
-  DSV3_CHECK(w.dtype == DType::I8 && w.scale_inv && w.block_rows > 0 && w.block_cols > 0 && w.block_cols <= 256,
-             "matmul_int16_activations_ref: ", w.name, " is not an I8 weight with block scales of at most 256 columns");
+  DSV3_CHECK(is_int_weight(w.dtype) && w.scale_inv && w.block_rows > 0 && w.block_cols > 0 && w.block_cols <= 256,
+             "matmul_int16_activations_ref: ", w.name, " is not an I8/I4 weight with block scales of at most 256 columns");
   const int64_t K = w.cols, G = w.block_cols, groups = (K + G - 1) / G;
   std::vector<int32_t> xq(static_cast<size_t>(K));
   std::vector<float> sx(static_cast<size_t>(groups));
@@ -103,11 +103,12 @@ void matmul_int16_activations_ref(const float* x, int64_t T, const WeightMatrix&
     const float* xt = x + t * K;
     quantize_activations(xt, K, G, 32767.0f, xq.data(), sx.data());
     for (int64_t n = 0; n < w.rows; ++n) {
-      const int8_t* row = static_cast<const int8_t*>(w.data) + n * K;
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
       float p[8] = {};
       for (int64_t g = 0; g < groups; ++g) {
         int32_t isum = 0;
-        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k) isum += xq[size_t(k)] * int32_t(row[k]);
+        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k)
+          isum += xq[size_t(k)] * (w.dtype == DType::I8 ? int32_t(int8_t(row[k])) : int32_t(int4_code(row, k)));
         p[g % 8] = std::fma(float(isum), block_scale(w, n, g * G) * sx[size_t(g)], p[g % 8]);
       }
       y[t * w.rows + n] = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));

@@ -293,16 +293,19 @@ TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
   }
 }
 
-// I8 rows with int16 activations (AVX2, groups % 32 == 0 and <= 256): bit-identical to
+// I8/I4 rows with int16 activations (AVX2, groups % 32 == 0 and <= 256): bit-identical to
 // matmul_int16_activations_ref at the AVX2 level, within ½ Σ_g (max_{k∈g}|x_k| / 32767)
 // Σ_{k∈g}|w_k| (+ f32 rounding) of the exact product at every level, batch-invariant.
-class Int16Activations : public ::testing::Test {
+class Int16Activations : public ::testing::TestWithParam<DType> {
  protected:
-  void SetUp() override { set_int16_activations(true); }
+  void SetUp() override {
+    set_int8_activations(Int8Activations::kOff);  // I4 takes int16 activations only then
+    set_int16_activations(true);
+  }
   void TearDown() override { set_int8_activations(Int8Activations::kInt4); }
 };
 
-TEST_F(Int16Activations, BitIdenticalAndWithinBound) {
+TEST_P(Int16Activations, BitIdenticalAndWithinBound) {
   if (!int16_activations()) GTEST_SKIP() << "no int16-activation kernel (AVX2) on this CPU";
   std::mt19937 rng(17);
   ThreadPool pool(2);
@@ -313,7 +316,7 @@ TEST_F(Int16Activations, BitIdenticalAndWithinBound) {
                                      {31, 513, 64, 1},  {12, 77, 32, 3},  {70, 2049, 128, 1}, {6, 640, 128, 128},
                                      {5, 1100, 256, 1}, {9, 2000, 160, 1}, {3, 4100, 64, 1}};
   for (const Shape& s : shapes) {
-    IntWeight iw = make_int_weight(DType::I8, s.N, s.K, s.group, s.br, rng);
+    IntWeight iw = make_int_weight(GetParam(), s.N, s.K, s.group, s.br, rng);
     const std::vector<float> d = dequantized(iw.w);
     for (int64_t T : {1, 2, 3, 5}) {
       std::vector<float> x = random_vec(T * s.K, rng);
@@ -344,12 +347,12 @@ TEST_F(Int16Activations, BitIdenticalAndWithinBound) {
 
 // Int16 activations at the edges, as for int8: a tiny group contributes 0, a NaN or infinite
 // activation makes its token's outputs NaN, other tokens are unaffected; int8 activations,
-// when set for I8, take precedence.
-TEST_F(Int16Activations, TinyAndNonFinite) {
+// when set, take precedence.
+TEST_P(Int16Activations, TinyAndNonFinite) {
   if (!int16_activations()) GTEST_SKIP() << "no int16-activation kernel (AVX2) on this CPU";
   std::mt19937 rng(23);
   ThreadPool pool(2);
-  IntWeight iw = make_int_weight(DType::I8, 40, 256, 128, 1, rng);
+  IntWeight iw = make_int_weight(GetParam(), 40, 256, 128, 1, rng);
   const int64_t T = 4, N = 40, K = 256;
   std::vector<float> x = random_vec(T * K, rng);
   for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;        // token 0, group 0: tiny
@@ -375,6 +378,9 @@ TEST_F(Int16Activations, TinyAndNonFinite) {
   matmul_with(Isa::kAvx2, MatmulPath::kRows, x.data() + 3 * K, 1, iw.w, y.data(), pool);
   for (int64_t n = 0; n < N; ++n) EXPECT_EQ(y[size_t(n)], twin8[size_t(n)]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, Int16Activations, ::testing::Values(DType::I8, DType::I4),
+                         [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 INSTANTIATE_TEST_SUITE_P(Types, IntMatmul, ::testing::Values(DType::I8, DType::I4),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
