@@ -122,6 +122,16 @@ double activation_rounding_bound(const float* x, const float* w, int64_t K, int6
   return bound * 1.001 + 1e-5 * mag + 1e-30;
 }
 
+// T >= 3 tokens of K >= 256 random activations, except: token 0's first 128 are tiny (below
+// kInt8ActTinyMax), token 1 holds a NaN and token 2 a -inf (the quantised paths' edges).
+std::vector<float> edge_activations(int64_t T, int64_t K, std::mt19937& rng) {
+  std::vector<float> x = random_vec(T * K, rng);
+  for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;
+  x[size_t(K + 200)] = std::numeric_limits<float>::quiet_NaN();
+  x[size_t(2 * K + 3)] = -std::numeric_limits<float>::infinity();
+  return x;
+}
+
 struct Shape {
   int64_t N, K, group, br;
 };
@@ -263,10 +273,7 @@ TEST_P(IntMatmul, Int8ActivationsTinyAndNonFinite) {
   ThreadPool pool(2);
   IntWeight iw = make_int_weight(GetParam(), 40, 256, 128, 1, rng);
   const int64_t T = 4, N = 40, K = 256;
-  std::vector<float> x = random_vec(T * K, rng);
-  for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;  // token 0, group 0: tiny
-  x[size_t(K + 200)] = std::numeric_limits<float>::quiet_NaN();  // token 1
-  x[size_t(2 * K + 3)] = -std::numeric_limits<float>::infinity();  // token 2
+  const std::vector<float> x = edge_activations(T, K, rng);
   std::vector<float> twin(size_t(T * N)), y(size_t(T * N));
   matmul_int8_activations_ref(x.data(), T, iw.w, twin.data());
   // Token 0 equals the same token with group 0 zeroed; token 3 stays finite.
@@ -354,10 +361,7 @@ TEST_P(Int16Activations, TinyAndNonFinite) {
   ThreadPool pool(2);
   IntWeight iw = make_int_weight(GetParam(), 40, 256, 128, 1, rng);
   const int64_t T = 4, N = 40, K = 256;
-  std::vector<float> x = random_vec(T * K, rng);
-  for (int64_t k = 0; k < 128; ++k) x[size_t(k)] = 1e-35f;        // token 0, group 0: tiny
-  x[size_t(K + 200)] = std::numeric_limits<float>::quiet_NaN();    // token 1
-  x[size_t(2 * K + 3)] = -std::numeric_limits<float>::infinity();  // token 2
+  const std::vector<float> x = edge_activations(T, K, rng);
   std::vector<float> twin(size_t(T * N)), y(size_t(T * N)), y0(static_cast<size_t>(N));
   matmul_int16_activations_ref(x.data(), T, iw.w, twin.data());
   std::vector<float> x0(x.begin(), x.begin() + K);
