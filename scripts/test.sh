@@ -18,12 +18,13 @@ stage "ctest (Release)"
 
 if [ "${DSV3_SKIP_SANITIZE:-0}" != 1 ]; then
   stage "build (ASan+UBSan)"
-  # Unit tests only; the two that run the CLI use the Release binary built above.
+  # Unit tests only, value-parameterised ones (Prefix/Suite.Test/Param) included; the two
+  # that run the CLI use the Release binary built above.
   cmake -S "$root" -B "$root/build-sanitize" -DCMAKE_BUILD_TYPE=None -DDSV3_SANITIZE=ON \
     -DDSV3_BUILD_BENCH=OFF -DDSV3_TEST_BINARY="$root/build/dsv3" >/dev/null
   cmake --build "$root/build-sanitize" -j"$jobs" --target dsv3_unit_tests
   stage "ctest (ASan+UBSan, unit tests)"
   (cd "$root/build-sanitize" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --output-on-failure -j"$jobs" -R '^[A-Za-z0-9_]+\.' -E '^integration\.' --timeout 900)
+    ctest --output-on-failure -j"$jobs" -R '^([A-Za-z0-9_]+/)?[A-Za-z0-9_]+\.' -E '^integration\.' --timeout 900)
 fi
 echo "== all tests passed in ${SECONDS}s"
