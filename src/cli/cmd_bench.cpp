@@ -22,6 +22,15 @@ namespace dsv3::cli {
 
 namespace {
 
+// The activation settings of integer-weight products (matmul.h), as bench reports them.
+const char* int8_activations_name() {
+  switch (int8_activations()) {
+    case Int8Activations::kOff: return "off";
+    case Int8Activations::kInt4: return "int4";
+    default: return "all";
+  }
+}
+
 struct BenchArgs {
   std::string model;
   std::vector<int64_t> prompts{512}, gens{128};
@@ -91,6 +100,8 @@ void run(const BenchArgs& a) {
           {"samples_seconds", r.seconds},
           {"bytes_per_token", bytes_per_token},
           {"kv_cache", latent_format_name(a.kv_cache)},
+          {"int8_activations", int8_activations_name()},
+          {"int16_activations", int16_activations()},
       };
       if (!r.is_prompt) j["gb_per_s"] = double(bytes_per_token) * r.mean_tokens_per_s / 1e9;
       arr.push_back(j);
@@ -109,7 +120,9 @@ void run(const BenchArgs& a) {
   }
   std::cout << "\nweights read per decoded token: " << fmt("%.1f MB", double(bytes_per_token) / 1e6)
             << " (stored dtype, no embedding, no MTP); tg decodes after a prompt of " << a.tg_prompt
-            << " tokens; timed runs per test: " << a.repetitions << " (after 1 warm-up)\n";
+            << " tokens; timed runs per test: " << a.repetitions << " (after 1 warm-up)\n"
+            << "int8/int4 weights: int8 activations " << int8_activations_name() << " (DSV3_INT8_ACT), int16 activations "
+            << (int16_activations() ? "on" : "off") << " for the other decode rows (DSV3_INT16_ACT)\n";
 }
 
 }  // namespace

@@ -47,10 +47,20 @@ assert tg["tg_tokens_per_s"] > 0 and math.isfinite(tg["tg_tokens_per_s"]), tg
 expect = tg["bytes_per_token"] * tg["tg_tokens_per_s"] / 1e9
 assert abs(tg["gb_per_s"] - expect) <= 1e-9 * max(1.0, expect), (tg, expect)
 assert pp["bytes_per_token"] == tg["bytes_per_token"]
+for r in rows:
+    assert r["int8_activations"] in ("off", "int4", "all") and isinstance(r["int16_activations"], bool), r
 PYEOF
   then ok "bench --json structure"; else bad "bench --json structure: $(cat "$WORK/b.json")"; fi
 else
   bad "bench --json exited non-zero: $(cat "$WORK/b.err")"
+fi
+
+# 1b. The activation settings are reported as set (on a CPU with the integer kernels).
+if DSV3_INT8_ACT=all DSV3_INT16_ACT=0 "$DSV3" bench --model "$WORK/tiny" -p 4 -n 0 -r 1 --json >"$WORK/a.json" 2>"$WORK/a.err" &&
+   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; assert (r["int8_activations"], r["int16_activations"]) in (("all", False), ("off", False)), r' "$WORK/a.json"; then
+  ok "bench reports DSV3_INT8_ACT / DSV3_INT16_ACT"
+else
+  bad "bench activation settings: $(cat "$WORK/a.json" "$WORK/a.err")"
 fi
 
 # 2. -t wins over DSV3_THREADS.
