@@ -1,8 +1,9 @@
 // Microbenchmarks of the block-scaled integer weights (I8, I4, groups of 128 along K) next
 // to BF16 at the bench preset's shapes: decode (T = 1, rows path, memory-bound: compare
 // bytes/s with BF16's and the machine's 2-thread read bandwidth, 22-36 GB/s on the Zen 3
-// VM) and prefill (T = 128, tiles path: FLOP/s), plus the quantiser itself. Decode cycles through enough
-// copies of the weight to defeat the last-level cache. DSV3_ISA / DSV3_THREADS apply.
+// VM) and prefill (T = 128, tiles path: FLOP/s), plus the quantiser itself. Decode cycles
+// through enough copies of the weight to defeat the last-level cache. DSV3_ISA /
+// DSV3_THREADS apply.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -88,11 +89,7 @@ void bm_matmul(benchmark::State& st, DType dt, int64_t N, int64_t K, int64_t T, 
                                              benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel(std::string(matmul_isa()) + " threads=" + std::to_string(ThreadPool::global().size()) +
               (int8_activations() == Int8Activations::kAll ? " int8-act" : "") +
-              (int16_activations() && dt != DType::BF16 && int8_activations() != Int8Activations::kAll &&
-                       (dt == DType::I8 || int8_activations() == Int8Activations::kOff) && path != MatmulPath::kTiles &&
-                       T < 8
-                   ? " int16-act"
-                   : ""));
+              (act16 && int16_activations() ? " int16-act" : ""));
   set_int8_activations(saved);
   set_int16_activations(saved16);
 }
@@ -123,7 +120,8 @@ int register_all() {
         const std::string name = std::string(T == 1 ? "quant_matvec/" : "quant_prefill/") + short_name(dt) + "/" +
                                  s.name + "/T" + std::to_string(T);
         // f32 activations (exact); int16 and int8 ones below.
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kOff, false)
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto,
+                                     Int8Activations::kOff, false)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }
@@ -152,7 +150,8 @@ int register_all() {
       for (int64_t T : {int64_t(1), int64_t(128)}) {
         const std::string name = std::string(T == 1 ? "quant_matvec_act8/" : "quant_prefill_act8/") +
                                  short_name(dt) + "/" + s.name + "/T" + std::to_string(T);
-        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto, Int8Activations::kAll, false)
+        benchmark::RegisterBenchmark(name.c_str(), bm_matmul, dt, s.N, s.K, T, MatmulPath::kAuto,
+                                     Int8Activations::kAll, false)
             ->UseRealTime()
             ->Unit(T == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
       }

@@ -1,7 +1,7 @@
-// Small AVX2 helpers shared by the AVX2 kernel files (matmul_avx2.cpp,
-// matmul_int_avx2.cpp, matmul_int16_avx2.cpp). Like avx2_transpose.h this is included inside a `#pragma GCC target`
-// region (and a namespace) of the including file, not a normal header: it has no includes of
-// its own.
+// Small AVX2 helpers shared by the AVX2 kernel files (matmul_avx2.cpp, matmul_int_avx2.cpp,
+// matmul_int16_avx2.cpp). Like avx2_transpose.h this is included inside a `#pragma GCC
+// target` region (and a namespace) of the including file, not a normal header: it has no
+// includes of its own.
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -24,6 +24,12 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
 }
 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -79,12 +79,7 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, const Prepared16& 
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), v[0]);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c + 16), v[1]);
       }
-      if constexpr (kInt4) {
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(qsum), _mm256_extracti128_si256(qsum, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        p.corr[t * p.groups + g] = -kI4Offset * _mm_cvtsi128_si32(s4);
-      }
+      if constexpr (kInt4) p.corr[t * p.groups + g] = -kI4Offset * hsum_epi32(qsum);
     }
   }
 }

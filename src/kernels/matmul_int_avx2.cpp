@@ -16,10 +16,8 @@
 // I8 form 79 G (README "Quantization").
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 
 #include "kernels/int8_activations.h"
 #include "kernels/matmul_internal.h"
@@ -33,12 +31,6 @@ namespace {
 
 #include "kernels/avx2_common.h"
 
-inline int32_t hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
 inline __m256i broadcast_dword(const int8_t* p) {
   int32_t d;
   std::memcpy(&d, p, 4);
@@ -63,13 +55,13 @@ void prepare(const float* x, int64_t T, int64_t K, int64_t G, const PreparedX& p
       const int64_t g0 = g * G, g1 = imin(K, g0 + G);
       float inv_s = 0;  // as matmul_int8_activations_ref
       p.sx[t * p.groups + g] = group_scale(xt, g0, g1, 127.0f, &inv_s);
-      const bool zero = inv_s == 0.0f;
       const __m256 inv = _mm256_set1_ps(inv_s);
+      const int64_t live = inv_s == 0.0f ? 0 : K;  // a zero group (tiny or non-finite) stores zeros
       __m256i qsum = _mm256_setzero_si256();
       for (int64_t c = g0; c < imin(g0 + G, p.Kp); c += kChunk) {
         __m256i q[8];
         for (int j = 0; j < 8; ++j) {
-          const __m256 v = zero ? _mm256_setzero_ps() : load_n(xt + c + 8 * j, K - c - 8 * j);
+          const __m256 v = load_n(xt + c + 8 * j, live - c - 8 * j);
           q[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v, inv));  // ties to even (MXCSR default), |q| <= 127
           qsum = _mm256_add_epi32(qsum, q[j]);
         }

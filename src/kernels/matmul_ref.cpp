@@ -54,6 +54,43 @@ void quantize_activations(const float* xt, int64_t K, int64_t G, float qmax, int
       xq[k] = zero ? 0 : int32_t(std::nearbyint(xt[k] * inv));
   }
 }
+
+// How the twins fold a row's group terms fma(float(Σ_g q·xq), s_w·s_x, ·): in group order
+// into one sum (int8 activations), or group g into partial g mod 8, the partials then added
+// in the AVX2 hsum's tree (int16 activations).
+struct SequentialFold {
+  float acc = 0.0f;
+  void add(int64_t, float f, float s) { acc = std::fma(f, s, acc); }
+  float result() const { return acc; }
+};
+struct EightPartialFold {
+  float p[8] = {};
+  void add(int64_t g, float f, float s) { p[g % 8] = std::fma(f, s, p[g % 8]); }
+  float result() const { return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7])); }
+};
+
+// y = x·Wᵀ with the activations quantised to [-qmax, qmax] (quantize_activations) and each
+// group's Σ q·xq exact in int32, folded by Fold.
+template <class Fold>
+void int_activations_product(const float* x, int64_t T, const WeightMatrix& w, float* y, float qmax) {
+  const int64_t K = w.cols, G = w.block_cols, groups = (K + G - 1) / G;
+  std::vector<int32_t> xq(static_cast<size_t>(K));
+  std::vector<float> sx(static_cast<size_t>(groups));
+  for (int64_t t = 0; t < T; ++t) {
+    quantize_activations(x + t * K, K, G, qmax, xq.data(), sx.data());
+    for (int64_t n = 0; n < w.rows; ++n) {
+      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
+      Fold fold;
+      for (int64_t g = 0; g < groups; ++g) {
+        int32_t isum = 0;
+        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k)
+          isum += xq[size_t(k)] * (w.dtype == DType::I8 ? int32_t(int8_t(row[k])) : int32_t(int4_code(row, k)));
+        fold.add(g, float(isum), block_scale(w, n, g * G) * sx[size_t(g)]);
+      }
+      y[t * w.rows + n] = fold.result();
+    }
+  }
+}
 }  // namespace
 
 void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
@@ -73,47 +110,13 @@ void matmul_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
 void matmul_int8_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
   DSV3_CHECK(is_int_weight(w.dtype) && w.scale_inv && w.block_rows > 0 && w.block_cols > 0,
              "matmul_int8_activations_ref: ", w.name, " is not an I8/I4 weight with block scales");
-  const int64_t K = w.cols, G = w.block_cols, groups = (K + G - 1) / G;
-  std::vector<int32_t> xq(static_cast<size_t>(K));
-  std::vector<float> sx(static_cast<size_t>(groups));
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * K;
-    quantize_activations(xt, K, G, 127.0f, xq.data(), sx.data());
-    for (int64_t n = 0; n < w.rows; ++n) {
-      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
-      float acc = 0.0f;
-      for (int64_t g = 0; g < groups; ++g) {
-        int32_t isum = 0;
-        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k)
-          isum += xq[size_t(k)] * (w.dtype == DType::I8 ? int32_t(int8_t(row[k])) : int32_t(int4_code(row, k)));
-        acc = std::fma(float(isum), block_scale(w, n, g * G) * sx[size_t(g)], acc);
-      }
-      y[t * w.rows + n] = acc;
-    }
-  }
+  int_activations_product<SequentialFold>(x, T, w, y, 127.0f);
 }
 
 void matmul_int16_activations_ref(const float* x, int64_t T, const WeightMatrix& w, float* y) {
   DSV3_CHECK(is_int_weight(w.dtype) && w.scale_inv && w.block_rows > 0 && w.block_cols > 0 && w.block_cols <= 256,
              "matmul_int16_activations_ref: ", w.name, " is not an I8/I4 weight with block scales of at most 256 columns");
-  const int64_t K = w.cols, G = w.block_cols, groups = (K + G - 1) / G;
-  std::vector<int32_t> xq(static_cast<size_t>(K));
-  std::vector<float> sx(static_cast<size_t>(groups));
-  for (int64_t t = 0; t < T; ++t) {
-    const float* xt = x + t * K;
-    quantize_activations(xt, K, G, 32767.0f, xq.data(), sx.data());
-    for (int64_t n = 0; n < w.rows; ++n) {
-      const uint8_t* row = static_cast<const uint8_t*>(w.data) + n * weight_row_bytes(w.dtype, K);
-      float p[8] = {};
-      for (int64_t g = 0; g < groups; ++g) {
-        int32_t isum = 0;
-        for (int64_t k = g * G; k < std::min(K, (g + 1) * G); ++k)
-          isum += xq[size_t(k)] * (w.dtype == DType::I8 ? int32_t(int8_t(row[k])) : int32_t(int4_code(row, k)));
-        p[g % 8] = std::fma(float(isum), block_scale(w, n, g * G) * sx[size_t(g)], p[g % 8]);
-      }
-      y[t * w.rows + n] = ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
-    }
-  }
+  int_activations_product<EightPartialFold>(x, T, w, y, 32767.0f);
 }
 
 }  // namespace dsv3
