@@ -14,11 +14,35 @@
 
 namespace dsv3::test {
 
-// A fresh empty directory under the system temp dir, removed by the caller or left for CI.
+// Directories handed out by make_temp_dir, removed when the test process exits (a
+// function-local static outlives the fixtures that create their directories through it).
+class TempDirRegistry {
+ public:
+  static TempDirRegistry& instance() {
+    static TempDirRegistry r;
+    return r;
+  }
+  void add(const std::string& dir) { dirs_.push_back(dir); }
+  ~TempDirRegistry() {
+    if (std::getenv("DSV3_KEEP_TEST_DIRS")) return;  // for debugging a failing test
+    for (const auto& d : dirs_) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+
+ private:
+  std::vector<std::string> dirs_;
+};
+
+// A fresh empty directory under the system temp dir, removed at process exit unless
+// DSV3_KEEP_TEST_DIRS is set.
 inline std::string make_temp_dir(const std::string& tag) {
+  auto& registry = TempDirRegistry::instance();
   std::string tmpl = (std::filesystem::temp_directory_path() / ("dsv3-" + tag + "-XXXXXX")).string();
   char* p = mkdtemp(tmpl.data());
   if (!p) std::abort();
+  registry.add(tmpl);
   return tmpl;
 }
 
