@@ -102,6 +102,7 @@ void run(const BenchArgs& a) {
           {"kv_cache", latent_format_name(a.kv_cache)},
           {"int8_activations", int8_activations_name()},
           {"int16_activations", int16_activations()},
+          {"weights_memory", residency_name(model->checkpoint().residency())},
       };
       if (!r.is_prompt) j["gb_per_s"] = double(bytes_per_token) * r.mean_tokens_per_s / 1e9;
       arr.push_back(j);
@@ -122,7 +123,9 @@ void run(const BenchArgs& a) {
             << " (stored dtype, no embedding, no MTP); tg decodes after a prompt of " << a.tg_prompt
             << " tokens; timed runs per test: " << a.repetitions << " (after 1 warm-up)\n"
             << "int8/int4 weights: int8 activations " << int8_activations_name() << " (DSV3_INT8_ACT), int16 activations "
-            << (int16_activations() ? "on" : "off") << " for the other decode rows (DSV3_INT16_ACT)\n";
+            << (int16_activations() ? "on" : "off") << " for the other decode rows (DSV3_INT16_ACT)\n"
+            << "weights in memory: " << residency_name(model->checkpoint().residency())
+            << " (DSV3_WEIGHTS_MEMORY=auto|mmap|copy; copied = private transparent huge pages)\n";
 }
 
 }  // namespace

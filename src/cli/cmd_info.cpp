@@ -44,7 +44,7 @@ Counts count_params(const ModelConfig& c) {
 }
 
 void run(const std::string& dir) {
-  auto model = Model::load(dir);
+  auto model = Model::load(dir, ResidencyPolicy::kMapped);  // one pass over the weights
   const ModelConfig& c = model->config();
   const Counts n = count_params(c);
   std::map<std::string, int64_t> dtype_params;

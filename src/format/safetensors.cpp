@@ -89,7 +89,7 @@ json parse_json_object(const char* begin, const char* end, const std::string& wh
 // ---------------------------------------------------------------------------------------
 // SafetensorsFile
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, Residency residency) : file_(path, residency) {
   const std::string& p = file_.path();
   const size_t size = file_.size();
   if (size < 8) fail(p, ": file is ", size, " bytes, too short for a safetensors header");
@@ -186,7 +186,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
 // ---------------------------------------------------------------------------------------
 // Checkpoint
 
-Checkpoint::Checkpoint(const std::string& model_dir) : dir_(model_dir) {
+Checkpoint::Checkpoint(const std::string& model_dir, ResidencyPolicy policy) : dir_(model_dir) {
   std::error_code ec;
   if (!fs::exists(dir_, ec)) fail("model directory ", dir_, " does not exist");
   if (!fs::is_directory(dir_, ec)) fail("model directory ", dir_, " is not a directory");
@@ -233,9 +233,15 @@ Checkpoint::Checkpoint(const std::string& model_dir) : dir_(model_dir) {
     if (shard_names.empty()) fail("no .safetensors files in model directory ", dir_);
   }
 
+  uint64_t total_bytes = 0;
+  for (const std::string& shard : shard_names)
+    if (const uintmax_t n = fs::file_size(dir / shard, ec); !ec) total_bytes += n;
+  residency_ = resolve_residency(policy, total_bytes,
+                                 policy == ResidencyPolicy::kAuto ? available_memory_bytes() : 0);
+
   std::map<std::string, std::string> owner;  // tensor name -> shard file name
   for (const std::string& shard : shard_names) {
-    files_.push_back(std::make_unique<SafetensorsFile>((dir / shard).string()));
+    files_.push_back(std::make_unique<SafetensorsFile>((dir / shard).string(), residency_));
     for (const auto& [name, view] : files_.back()->tensors()) {
       auto [it, inserted] = owner.emplace(name, shard);
       if (!inserted)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/mapped_file.h"
+#include "core/residency_policy.h"
 #include "core/tensor.h"
 
 namespace dsv3 {
@@ -23,7 +24,7 @@ namespace dsv3 {
 // Views are zero-copy into the map; a tensor's data is only as aligned as the file makes it.
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, Residency residency = Residency::kMapped);
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::string& path() const { return file_.path(); }
@@ -38,16 +39,20 @@ class SafetensorsFile {
 // when present, else every *.safetensors file in the folder (sorted). Duplicate names
 // across shards, index entries pointing at missing shards or tensors, a tensor stored in
 // a different shard than the index says, and shard tensors the index omits are errors.
+// `policy` decides whether the shards are mapped or copied into huge pages (kAuto: by their
+// total size against the available memory, core/residency_policy.h).
 class Checkpoint {
  public:
-  explicit Checkpoint(const std::string& model_dir);
+  explicit Checkpoint(const std::string& model_dir, ResidencyPolicy policy = ResidencyPolicy::kMapped);
   const TensorView* find(const std::string& name) const;  // nullptr when absent
   const TensorView& get(const std::string& name) const;   // throws "missing tensor NAME in DIR"
   std::vector<std::string> names() const;
   const std::string& dir() const { return dir_; }
+  Residency residency() const { return residency_; }
 
  private:
   std::string dir_;
+  Residency residency_ = Residency::kMapped;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorView*> index_;
 };

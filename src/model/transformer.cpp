@@ -43,11 +43,13 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Checkpoint> ckpt, std::string dir)
     : cfg_(std::move(cfg)), ckpt_(std::move(ckpt)), w_(load_model_weights(*ckpt_, cfg_)), rope_(cfg_),
       dir_(std::move(dir)) {}
 
-std::unique_ptr<Model> Model::load(const std::string& dir) {
+std::unique_ptr<Model> Model::load(const std::string& dir) { return load(dir, residency_policy_from_env()); }
+
+std::unique_ptr<Model> Model::load(const std::string& dir, ResidencyPolicy policy) {
   std::error_code ec;
   DSV3_CHECK(std::filesystem::is_directory(dir, ec), "model directory ", dir, " does not exist");
   ModelConfig cfg = load_model_config(dir);
-  auto ckpt = std::make_unique<Checkpoint>(dir);
+  auto ckpt = std::make_unique<Checkpoint>(dir, policy);
   return std::unique_ptr<Model>(new Model(std::move(cfg), std::move(ckpt), dir));
 }
 

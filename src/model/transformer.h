@@ -32,8 +32,11 @@ struct BatchSlice {
 
 class Model {
  public:
-  // Loads DIR/config.json and the safetensors weights (memory-mapped).
+  // Loads DIR/config.json and the safetensors weights, mapped or copied into huge pages as
+  // DSV3_WEIGHTS_MEMORY says (core/residency_policy.h), or as `policy` says: callers that
+  // read every weight once (info, initialising training) map them.
   static std::unique_ptr<Model> load(const std::string& dir);
+  static std::unique_ptr<Model> load(const std::string& dir, ResidencyPolicy policy);
 
   const ModelConfig& config() const { return cfg_; }
   const ModelWeights& weights() const { return *w_; }

@@ -95,7 +95,7 @@ Trainer::Trainer(const TrainConfig& cfg, const TrainerOptions& opt) : s_(std::ma
     s.master = std::make_unique<ParamSet<float>>(s.mc);
     init_train_params(*s.master, cfg.model.value("initializer_range", 0.02), cfg.seed);
   } else {
-    auto model = Model::load(cfg.init_from);
+    auto model = Model::load(cfg.init_from, ResidencyPolicy::kMapped);  // copied into f32 parameters
     s.mc = training_config(*model);
     s.master = std::make_unique<ParamSet<float>>(load_params<float>(*model));
   }

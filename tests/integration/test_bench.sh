@@ -49,6 +49,7 @@ assert abs(tg["gb_per_s"] - expect) <= 1e-9 * max(1.0, expect), (tg, expect)
 assert pp["bytes_per_token"] == tg["bytes_per_token"]
 for r in rows:
     assert r["int8_activations"] in ("off", "int4", "all") and isinstance(r["int16_activations"], bool), r
+    assert r["weights_memory"] == "copied", r  # auto: a tiny model fits in half the available memory
 PYEOF
   then ok "bench --json structure"; else bad "bench --json structure: $(cat "$WORK/b.json")"; fi
 else
@@ -61,6 +62,20 @@ if DSV3_INT8_ACT=all DSV3_INT16_ACT=0 "$DSV3" bench --model "$WORK/tiny" -p 4 -n
   ok "bench reports DSV3_INT8_ACT / DSV3_INT16_ACT"
 else
   bad "bench activation settings: $(cat "$WORK/a.json" "$WORK/a.err")"
+fi
+
+# 1c. DSV3_WEIGHTS_MEMORY=mmap maps the files; a bad value is an error naming the variable.
+if DSV3_WEIGHTS_MEMORY=mmap "$DSV3" bench --model "$WORK/tiny" -p 4 -n 2 -r 1 --json >"$WORK/m.json" 2>"$WORK/m.err" &&
+   "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); assert all(x["weights_memory"]=="mapped" for x in r), r' "$WORK/m.json"; then
+  ok "DSV3_WEIGHTS_MEMORY=mmap maps the weights"
+else
+  bad "DSV3_WEIGHTS_MEMORY=mmap: $(cat "$WORK/m.json" "$WORK/m.err")"
+fi
+DSV3_WEIGHTS_MEMORY=huge "$DSV3" bench --model "$WORK/tiny" -p 4 -n 0 -r 1 >"$WORK/m.txt" 2>"$WORK/m.err"; rc=$?
+if [ "$rc" -ge 1 ] && [ "$rc" -le 125 ] && grep -q "DSV3_WEIGHTS_MEMORY must be auto, mmap or copy, got 'huge'" "$WORK/m.err"; then
+  ok "bad DSV3_WEIGHTS_MEMORY is a one-line error"
+else
+  bad "bad DSV3_WEIGHTS_MEMORY (exit $rc): $(cat "$WORK/m.err")"
 fi
 
 # 2. -t wins over DSV3_THREADS.

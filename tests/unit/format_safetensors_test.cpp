@@ -370,6 +370,22 @@ TEST(FormatCheckpoint, SingleFile) {
   expect_error([&] { c.get("zzz"); }, {"missing tensor zzz in " + d.str()});
 }
 
+// Copied into huge pages or mapped, a checkpoint's tensors hold the same bytes; kAuto copies
+// a small checkpoint (it takes far less than half of the available memory).
+TEST(FormatCheckpoint, ResidencyKeepsTheBytes) {
+  TempDir d;
+  write_f32(d / "a.safetensors", {{"x", {1, 2, 3}}});
+  write_f32(d / "b.safetensors", {{"y", {4, 5}}});
+  const Checkpoint mapped(d.str()), copied(d.str(), ResidencyPolicy::kCopied), automatic(d.str(), ResidencyPolicy::kAuto);
+  EXPECT_EQ(mapped.residency(), Residency::kMapped);
+  EXPECT_EQ(copied.residency(), Residency::kCopied);
+  EXPECT_EQ(automatic.residency(), Residency::kCopied);
+  for (const char* name : {"x", "y"}) {
+    EXPECT_EQ(to_f32_vector(copied.get(name)), to_f32_vector(mapped.get(name))) << name;
+    EXPECT_NE(copied.get(name).data, mapped.get(name).data) << name;
+  }
+}
+
 TEST(FormatCheckpoint, AllSafetensorsInFolderWithoutIndex) {
   TempDir d;
   write_f32(d / "b.safetensors", {{"y", {2}}});
