@@ -208,6 +208,33 @@ TEST_P(MatmulDtype, RowsIndependentOfBatch) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, MatmulDtype, ::testing::ValuesIn(kDtypes),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// bf16 weights take their own panel pack (a 16-bit transpose, rows stored even-then-odd and
+// put back in order by the micro-kernel): the tiles path must give the bits of the same
+// values stored as f32, at every level, over partial panels, partial K blocks and every
+// micro-kernel height.
+TEST(MatmulBf16, TilesEqualTheirF32TwinBitwise) {
+  std::mt19937 rng(77);
+  ThreadPool pool(2);
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{37, 31}, {16, 256}, {129, 300}, {200, 513}, {17, 1}};
+  for (auto [N, K] : shapes) {
+    TestWeight b = make_weight(DType::BF16, N, K, rng);
+    TestWeight f = make_weight(DType::F32, N, K, rng);
+    for (int64_t i = 0; i < N * K; ++i)
+      reinterpret_cast<float*>(f.bytes.data())[i] = bf16_to_f32(reinterpret_cast<const uint16_t*>(b.bytes.data())[i]);
+    for (int64_t T : {1, 5, 6, 7, 19, 64}) {
+      const std::vector<float> x = random_x(T * K, rng);
+      std::vector<float> yb(size_t(T * N)), yf(size_t(T * N));
+      for (Isa isa : supported_isas()) {
+        matmul_with(isa, MatmulPath::kTiles, x.data(), T, b.w, yb.data(), pool);
+        matmul_with(isa, MatmulPath::kTiles, x.data(), T, f.w, yf.data(), pool);
+        for (int64_t i = 0; i < T * N; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(yb[size_t(i)]), std::bit_cast<uint32_t>(yf[size_t(i)]))
+              << isa_name(isa) << " N=" << N << " K=" << K << " T=" << T << " i=" << i;
+      }
+    }
+  }
+}
+
 // FP8 with block sizes that do not divide the matrix (partial edge blocks), blocks larger
 // than the matrix, and blocks not multiples of the SIMD width.
 TEST(MatmulFp8, BlockSizes) {
